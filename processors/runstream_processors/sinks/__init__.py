@@ -1,0 +1,1 @@
+"""Where validated events are written."""

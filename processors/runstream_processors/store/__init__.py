@@ -1,0 +1,1 @@
+"""The ClickHouse store: one client path (clickhouse-connect) for chdb in-process and servers."""

@@ -1,0 +1,89 @@
+"""runstream: experiment tracking whose ``log()`` costs the training loop almost nothing.
+
+    import runstream
+
+    with runstream.init(project="digits", config=args, seed=0) as run:
+        for step, batch in enumerate(loader):
+            ...
+            run.log({"loss": loss, "lr": lr}, step=step, split="train")
+        run.log_artifact("model.pt", kind="checkpoint")
+
+Events go to a durable local spool (and on to Kafka in team mode); the
+``runstream`` CLI, Grafana and plain SQL read them from ClickHouse.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from . import _active
+from .errors import (
+    InvalidConfigError,
+    InvalidInputError,
+    InvalidKeyError,
+    InvalidValueError,
+    MissingExtraError,
+    RunstreamError,
+    RunStateError,
+    SpoolError,
+)
+from .init import init
+from .run import Run, RunReport, Status
+from .version import __version__
+
+__all__ = [
+    "InvalidConfigError",
+    "InvalidInputError",
+    "InvalidKeyError",
+    "InvalidValueError",
+    "MissingExtraError",
+    "Run",
+    "RunReport",
+    "RunStateError",
+    "RunstreamError",
+    "SpoolError",
+    "Status",
+    "__version__",
+    "active_run",
+    "finish",
+    "init",
+    "log",
+    "log_artifact",
+    "log_samples",
+]
+
+
+def active_run() -> Run | None:
+    """The run started by ``init`` in this process, if it is still active."""
+    return _active.current()
+
+
+def log(metrics: Mapping[str, float], step: int | None = None, split: str = "") -> None:
+    """``log`` on the active run; raises RunStateError when there is none."""
+    _active.get().log(metrics, step=step, split=split)
+
+
+def log_samples(
+    inputs: Sequence[object],
+    predictions: Sequence[object],
+    labels: Sequence[object] | None = None,
+    *,
+    step: int | None = None,
+    split: str = "",
+    ids: Sequence[object] | None = None,
+) -> None:
+    """``log_samples`` on the active run."""
+    _active.get().log_samples(inputs, predictions, labels, step=step, split=split, ids=ids)
+
+
+def log_artifact(
+    path: str | os.PathLike[str], name: str | None = None, kind: str = "file"
+) -> str:
+    """``log_artifact`` on the active run; returns the content's SHA-256."""
+    return _active.get().log_artifact(path, name=name, kind=kind)
+
+
+def finish(status: Status = "finished") -> RunReport:
+    """``finish`` on the active run."""
+    return _active.get().finish(status)

@@ -1,0 +1,1 @@
+"""What a run records about where and how it ran, captured once at ``init``."""

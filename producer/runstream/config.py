@@ -1,0 +1,127 @@
+"""Turn a user's config (dicts, dataclasses, argparse namespaces, ...) into typed params.
+
+Nested structures become dotted keys (``optimizer.lr``); every leaf keeps its type
+(number, integer, bool, text) so SQL can filter and sort by it. Credential-like
+keys are redacted here, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import json
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import PurePath
+from typing import Any
+
+from .errors import InvalidConfigError
+from .limits import MAX_TEXT_VALUE_BYTES, key_problem
+from .redaction import REDACTED, is_credential_key
+from .wire import events_pb2 as pb
+
+ParamValue = float | int | bool | str
+
+
+def flatten_config(config: object, prefix: str = "") -> dict[str, ParamValue]:
+    """Flatten ``config`` to ``{dotted.key: scalar}``; raises InvalidConfigError naming the key."""
+    flat: dict[str, ParamValue] = {}
+    for key, value in _items(config, prefix):
+        _flatten_into(flat, key, value)
+    return flat
+
+
+def to_params(flat: Mapping[str, ParamValue]) -> list[pb.Param]:
+    """Typed wire params, credential-like keys redacted."""
+    return [pb.Param(key=key, value=to_wire_value(key, value)) for key, value in flat.items()]
+
+
+def to_wire_value(key: str, value: ParamValue) -> pb.Value:
+    """One typed wire value; the key is only used for redaction and error messages."""
+    if is_credential_key(key):
+        return pb.Value(text=REDACTED)
+    if isinstance(value, bool):
+        return pb.Value(flag=value)
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            return pb.Value(text=str(value))
+        return pb.Value(integer=value)
+    if isinstance(value, float):
+        return pb.Value(number=value)
+    if len(value.encode()) > MAX_TEXT_VALUE_BYTES:
+        raise InvalidConfigError(f"config key {key!r}: text longer than {MAX_TEXT_VALUE_BYTES} bytes")
+    return pb.Value(text=value)
+
+
+def scalar(key: str, value: object) -> ParamValue:
+    """Coerce one leaf value to a storable scalar, or raise naming the key."""
+    if value is None:
+        return "None"
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, enum.Enum):
+        return scalar(key, value.value) if isinstance(value.value, int | str) else value.name
+    if isinstance(value, PurePath):
+        return str(value)
+    item = getattr(value, "item", None)  # numpy scalars and 0-d tensors
+    if callable(item) and getattr(value, "ndim", 0) == 0:
+        return scalar(key, item())
+    raise InvalidConfigError(
+        f"config key {key!r}: cannot record a value of type {type(value).__name__}; "
+        "use numbers, strings, bools, lists, dicts or dataclasses"
+    )
+
+
+def _flatten_into(flat: dict[str, ParamValue], key: str, value: object) -> None:
+    if _is_nested(value):
+        nested = list(_items(value, key))
+        if not nested:
+            flat[key] = "{}"
+        for child_key, child in nested:
+            _flatten_into(flat, child_key, child)
+    elif isinstance(value, list | tuple | set | frozenset):
+        flat[key] = _sequence_text(key, value)
+    else:
+        flat[key] = scalar(key, value)
+
+
+def _sequence_text(key: str, values: Iterable[object]) -> str:
+    """Lists are kept whole as JSON text: ``[64, 128]`` reads better than ``layers.0``."""
+    items = [scalar(key, value) for value in values]
+    return json.dumps(items if not isinstance(values, set | frozenset) else sorted(items, key=str))
+
+
+def _is_nested(value: object) -> bool:
+    return (
+        isinstance(value, Mapping | argparse.Namespace)
+        or (dataclasses.is_dataclass(value) and not isinstance(value, type))
+        or hasattr(value, "model_dump")
+    )
+
+
+def _items(config: object, prefix: str) -> Iterable[tuple[str, object]]:
+    if config is None:
+        return []
+    if isinstance(config, argparse.Namespace):
+        mapping: Mapping[Any, object] = vars(config)
+    elif dataclasses.is_dataclass(config) and not isinstance(config, type):
+        mapping = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
+    elif hasattr(config, "model_dump"):  # pydantic models
+        mapping = config.model_dump()
+    elif isinstance(config, Mapping):
+        mapping = config
+    else:
+        raise InvalidConfigError(
+            f"config must be a dict, dataclass or argparse.Namespace, got {type(config).__name__}"
+        )
+    pairs = []
+    for raw_key, value in mapping.items():
+        key = f"{prefix}.{raw_key}" if prefix else str(raw_key)
+        problem = key_problem(key)
+        if problem:
+            raise InvalidConfigError(f"config key {key!r}: {problem}")
+        pairs.append((key, value))
+    return pairs

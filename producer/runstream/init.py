@@ -1,0 +1,147 @@
+"""``runstream.init``: capture everything about the run, then start recording in the background."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import _active
+from .artifacts import LocalArtifactStore
+from .capture.environment import capture_environment
+from .capture.git import GitState, capture_git
+from .capture.seeds import determinism_settings, seed_everything
+from .capture.system import SystemSampler
+from .config import ParamValue, flatten_config, to_params
+from .envelopes import EnvelopeFactory, new_id
+from .errors import InvalidInputError
+from .limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, project_problem
+from .recorder import Recorder, RecorderOptions
+from .run import Run
+from .settings import Settings, load_settings
+from .transport import make_transport
+from .wire import events_pb2 as pb
+
+
+def init(
+    project: str,
+    name: str | None = None,
+    *,
+    config: object = None,
+    tags: Sequence[str] = (),
+    seed: int | None = None,
+    notes: str = "",
+    dir: str | os.PathLike[str] | None = None,
+    capture_code: bool = True,
+    capture_env: bool = True,
+    system_interval: float | None = 15.0,
+    heartbeat_interval: float = 10.0,
+    flush_interval: float = 0.2,
+) -> Run:
+    """Start a run and make it the active one.
+
+    ``config`` (a dict, dataclass, argparse namespace or pydantic model) is
+    flattened to typed dotted keys; ``seed`` seeds python/numpy/torch and is
+    recorded. Use the result as a context manager, or call ``finish()``.
+    """
+    _active.ensure_none_active()
+    _check_names(project, name, tags)
+    params = flatten_config(config)  # raises before anything is created
+    settings = load_settings(dir)
+    if seed is not None:
+        seed_everything(seed)
+    run_id = new_id()
+    run_name = name or _default_name(run_id)
+    factory = EnvelopeFactory(project, run_id)
+    recorder = Recorder(
+        factory,
+        make_transport(settings),
+        RecorderOptions(flush_interval, heartbeat_interval=heartbeat_interval,
+                        system_interval=system_interval),
+        system_sampler=SystemSampler() if system_interval else None,
+    )
+    artifacts = LocalArtifactStore(settings.artifacts_dir)
+    started, diff = _run_started(run_name, tags, params, seed, notes, heartbeat_interval,
+                                 capture_code, capture_env, artifacts)
+    recorder.submit(started)
+    if diff is not None:
+        recorder.submit(diff)
+    run = Run(project=project, run_id=run_id, name=run_name, config=params, settings=settings,
+              recorder=recorder, factory=factory, artifacts=artifacts)
+    _active.activate(run)
+    recorder.start()
+    return run
+
+
+def _run_started(
+    name: str,
+    tags: Sequence[str],
+    params: dict[str, ParamValue],
+    seed: int | None,
+    notes: str,
+    heartbeat_interval: float,
+    capture_code: bool,
+    capture_env: bool,
+    artifacts: LocalArtifactStore,
+) -> tuple[pb.RunStarted, pb.ArtifactLogged | None]:
+    started = pb.RunStarted(
+        name=name,
+        tags=list(tags),
+        params=to_params(params),
+        command=[sys.executable, *sys.argv],
+        working_dir=os.getcwd(),
+        has_seed=seed is not None,
+        seed=seed or 0,
+        heartbeat_interval_ms=int(heartbeat_interval * 1000),
+        notes=notes,
+    )
+    if capture_env:
+        started.environment.CopyFrom(capture_environment(determinism_settings(seed)))
+    git = capture_git(Path.cwd()) if capture_code else None
+    if git is None:
+        return started, None
+    diff = _store_diff(git, artifacts)
+    started.git.CopyFrom(
+        pb.GitInfo(commit=git.commit, branch=git.branch, remote=git.remote, dirty=git.dirty,
+                   diff_sha256=diff.sha256 if diff else "")
+    )
+    return started, diff
+
+
+def _store_diff(git: GitState, artifacts: LocalArtifactStore) -> pb.ArtifactLogged | None:
+    if not git.diff:
+        return None
+    stored = artifacts.put_bytes(git.diff)
+    return pb.ArtifactLogged(
+        name="git.diff",
+        kind="code-diff",
+        sha256=stored.sha256,
+        size_bytes=stored.size_bytes,
+        uri=stored.uri,
+        metadata={"commit": git.commit, "truncated": str(git.diff_truncated).lower()},
+    )
+
+
+def _check_names(project: str, name: str | None, tags: Sequence[str]) -> None:
+    problem = project_problem(project)
+    if problem:
+        raise InvalidInputError(f"project {project!r}: {problem}")
+    if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH):
+        raise InvalidInputError(f"run name {name!r}: must be 1 to {MAX_NAME_LENGTH} characters")
+    if isinstance(tags, str):
+        raise InvalidInputError(f"tags must be a list of strings, got the string {tags!r}")
+    for tag in tags:
+        if not isinstance(tag, str) or not tag or len(tag) > MAX_TAG_LENGTH:
+            raise InvalidInputError(f"tag {tag!r}: must be a string of 1 to {MAX_TAG_LENGTH} characters")
+
+
+def _default_name(run_id: str) -> str:
+    script = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] not in ("", "-c") else "run"
+    return f"{script}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id[:4]}"
+
+
+def settings_for(dir: str | os.PathLike[str] | None = None) -> Settings:
+    """The settings ``init`` would use (handy for tools that read what runs wrote)."""
+    return load_settings(dir)

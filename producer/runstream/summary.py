@@ -1,0 +1,43 @@
+"""``run.summary``: a dict of final results (typed), published as it changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, MutableMapping
+
+from .config import ParamValue, scalar, to_params
+from .errors import InvalidKeyError
+from .limits import key_problem
+from .wire import events_pb2 as pb
+
+
+class Summary(MutableMapping[str, ParamValue]):
+    """Values set here are sent as SummaryUpdate events and repeated in RunFinished."""
+
+    def __init__(self, publish: Callable[[pb.SummaryUpdate], None]) -> None:
+        self._values: dict[str, ParamValue] = {}
+        self._publish = publish
+
+    def __setitem__(self, key: str, value: object) -> None:
+        problem = key_problem(key)
+        if problem:
+            raise InvalidKeyError(f"summary key {key!r}: {problem}")
+        self._values[key] = scalar(key, value)
+        self._publish(pb.SummaryUpdate(entries=to_params({key: self._values[key]})))
+
+    def __getitem__(self, key: str) -> ParamValue:
+        return self._values[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def to_params(self) -> list[pb.Param]:
+        return to_params(self._values)
+
+    def __repr__(self) -> str:
+        return f"Summary({self._values!r})"
