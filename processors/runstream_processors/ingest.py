@@ -77,8 +77,15 @@ def _write(sink: ClickHouseSink, batch: ReadResult, report: IngestReport) -> Non
         except InvalidEventError as exc:
             dead.append(DeadLetter(exc.reason, exc.detail, record.payload, SOURCE))
     for damage in batch.damage:
-        dead.append(DeadLetter("spool_damage", f"{damage.segment} at byte {damage.offset}: "
-                               f"{damage.reason}; the rest of that segment is unreadable", b"", SOURCE))
+        dead.append(
+            DeadLetter(
+                "spool_damage",
+                f"{damage.segment} at byte {damage.offset}: "
+                f"{damage.reason}; the rest of that segment is unreadable",
+                b"",
+                SOURCE,
+            )
+        )
     result = sink.write(valid, SOURCE)
     sink.write_dead_letters(dead)
     report.events += result.written

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from google.protobuf.message import DecodeError
-
 from runstream.limits import (
     ID_PATTERN,
     MAX_ENVELOPE_BYTES,
@@ -29,7 +28,9 @@ from .errors import InvalidEventError
 def parse(payload: bytes) -> pb.Envelope:
     """The Envelope in ``payload`` if it is well-formed and meaningful; else InvalidEventError."""
     if len(payload) > MAX_ENVELOPE_BYTES:
-        raise InvalidEventError("oversized", f"{len(payload)} bytes, the limit is {MAX_ENVELOPE_BYTES}")
+        raise InvalidEventError(
+            "oversized", f"{len(payload)} bytes, the limit is {MAX_ENVELOPE_BYTES}"
+        )
     try:
         envelope = pb.Envelope.FromString(payload)
     except (DecodeError, ValueError) as exc:
@@ -64,12 +65,18 @@ def _keys(where: str, keys: Sequence[str]) -> None:
             raise InvalidEventError("invalid_key", f"{where} key {key!r}: {problem}")
 
 
-def _columns(where: str, key_count: int, key_index: Sequence[int], *columns: Sequence[object]) -> None:
+def _columns(
+    where: str, key_count: int, key_index: Sequence[int], *columns: Sequence[object]
+) -> None:
     lengths = {len(key_index), *(len(column) for column in columns)}
     if len(lengths) != 1:
-        raise InvalidEventError("invalid_columns", f"{where} columns have different lengths {sorted(lengths)}")
+        raise InvalidEventError(
+            "invalid_columns", f"{where} columns have different lengths {sorted(lengths)}"
+        )
     if key_index and max(key_index) >= key_count:
-        raise InvalidEventError("invalid_columns", f"{where} key_index points past its {key_count} keys")
+        raise InvalidEventError(
+            "invalid_columns", f"{where} key_index points past its {key_count} keys"
+        )
 
 
 def _run_started(envelope: pb.Envelope) -> None:
@@ -82,7 +89,9 @@ def _run_started(envelope: pb.Envelope) -> None:
 def _metrics(envelope: pb.Envelope) -> None:
     batch = envelope.metrics
     _keys("metric", batch.keys)
-    _columns("metrics", len(batch.keys), batch.key_index, batch.steps, batch.values, batch.time_unix_nano)
+    _columns(
+        "metrics", len(batch.keys), batch.key_index, batch.steps, batch.values, batch.time_unix_nano
+    )
 
 
 def _system(envelope: pb.Envelope) -> None:
@@ -94,13 +103,17 @@ def _system(envelope: pb.Envelope) -> None:
 def _samples(envelope: pb.Envelope) -> None:
     count = len(envelope.samples.samples)
     if count > MAX_SAMPLES_PER_BATCH:
-        raise InvalidEventError("oversized", f"{count} samples in one batch, the limit is {MAX_SAMPLES_PER_BATCH}")
+        raise InvalidEventError(
+            "oversized", f"{count} samples in one batch, the limit is {MAX_SAMPLES_PER_BATCH}"
+        )
 
 
 def _artifact(envelope: pb.Envelope) -> None:
     artifact = envelope.artifact
     if not SHA256_PATTERN.match(artifact.sha256):
-        raise InvalidEventError("invalid_artifact", f"sha256 {artifact.sha256!r} is not 64 hex chars")
+        raise InvalidEventError(
+            "invalid_artifact", f"sha256 {artifact.sha256!r} is not 64 hex chars"
+        )
     if not artifact.name or not artifact.uri:
         raise InvalidEventError("invalid_artifact", "an artifact needs a name and a uri")
 

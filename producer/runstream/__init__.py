@@ -24,8 +24,8 @@ from .errors import (
     InvalidKeyError,
     InvalidValueError,
     MissingExtraError,
-    RunstreamError,
     RunStateError,
+    RunstreamError,
     SpoolError,
 )
 from .init import init
@@ -77,9 +77,7 @@ def log_samples(
     _active.get().log_samples(inputs, predictions, labels, step=step, split=split, ids=ids)
 
 
-def log_artifact(
-    path: str | os.PathLike[str], name: str | None = None, kind: str = "file"
-) -> str:
+def log_artifact(path: str | os.PathLike[str], name: str | None = None, kind: str = "file") -> str:
     """``log_artifact`` on the active run; returns the content's SHA-256."""
     return _active.get().log_artifact(path, name=name, kind=kind)
 

@@ -50,7 +50,9 @@ def to_wire_value(key: str, value: ParamValue) -> pb.Value:
     if isinstance(value, float):
         return pb.Value(number=value)
     if len(value.encode()) > MAX_TEXT_VALUE_BYTES:
-        raise InvalidConfigError(f"config key {key!r}: text longer than {MAX_TEXT_VALUE_BYTES} bytes")
+        raise InvalidConfigError(
+            f"config key {key!r}: text longer than {MAX_TEXT_VALUE_BYTES} bytes"
+        )
     return pb.Value(text=value)
 
 

@@ -5,7 +5,7 @@
     │   ├── InvalidKeyError
     │   ├── InvalidValueError
     │   └── InvalidConfigError
-    ├── RunStateError (also RuntimeError)     logging without a run, after finish(), two runs at once
+    ├── RunStateError (also RuntimeError)     no run, logging after finish(), two runs at once
     ├── MissingExtraError (also ImportError)  an optional dependency is not installed
     └── SpoolError (also OSError)             the local spool could not be read or written
 

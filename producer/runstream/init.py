@@ -58,18 +58,36 @@ def init(
     recorder = Recorder(
         factory,
         make_transport(settings),
-        RecorderOptions(flush_interval, heartbeat_interval=heartbeat_interval,
-                        system_interval=system_interval),
+        RecorderOptions(
+            flush_interval, heartbeat_interval=heartbeat_interval, system_interval=system_interval
+        ),
         system_sampler=SystemSampler() if system_interval else None,
     )
     artifacts = LocalArtifactStore(settings.artifacts_dir)
-    started, diff = _run_started(run_name, tags, params, seed, notes, heartbeat_interval,
-                                 capture_code, capture_env, artifacts)
+    started, diff = _run_started(
+        run_name,
+        tags,
+        params,
+        seed,
+        notes,
+        heartbeat_interval,
+        capture_code,
+        capture_env,
+        artifacts,
+    )
     recorder.submit(started)
     if diff is not None:
         recorder.submit(diff)
-    run = Run(project=project, run_id=run_id, name=run_name, config=params, settings=settings,
-              recorder=recorder, factory=factory, artifacts=artifacts)
+    run = Run(
+        project=project,
+        run_id=run_id,
+        name=run_name,
+        config=params,
+        settings=settings,
+        recorder=recorder,
+        factory=factory,
+        artifacts=artifacts,
+    )
     _active.activate(run)
     recorder.start()
     return run
@@ -104,8 +122,13 @@ def _run_started(
         return started, None
     diff = _store_diff(git, artifacts)
     started.git.CopyFrom(
-        pb.GitInfo(commit=git.commit, branch=git.branch, remote=git.remote, dirty=git.dirty,
-                   diff_sha256=diff.sha256 if diff else "")
+        pb.GitInfo(
+            commit=git.commit,
+            branch=git.branch,
+            remote=git.remote,
+            dirty=git.dirty,
+            diff_sha256=diff.sha256 if diff else "",
+        )
     )
     return started, diff
 
@@ -128,17 +151,21 @@ def _check_names(project: str, name: str | None, tags: Sequence[str]) -> None:
     problem = project_problem(project)
     if problem:
         raise InvalidInputError(f"project {project!r}: {problem}")
-    if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH):
+    if name is not None and (
+        not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH
+    ):
         raise InvalidInputError(f"run name {name!r}: must be 1 to {MAX_NAME_LENGTH} characters")
     if isinstance(tags, str):
         raise InvalidInputError(f"tags must be a list of strings, got the string {tags!r}")
     for tag in tags:
         if not isinstance(tag, str) or not tag or len(tag) > MAX_TAG_LENGTH:
-            raise InvalidInputError(f"tag {tag!r}: must be a string of 1 to {MAX_TAG_LENGTH} characters")
+            raise InvalidInputError(
+                f"tag {tag!r}: must be a string of 1 to {MAX_TAG_LENGTH} characters"
+            )
 
 
 def _default_name(run_id: str) -> str:
-    script = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] not in ("", "-c") else "run"
+    script = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] not in ("", "-", "-c") else "run"
     return f"{script}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id[:4]}"
 
 

@@ -149,7 +149,9 @@ class Recorder:
             self._thread.join(timeout)
         lost = self.counters.not_recorded
         if self._thread.is_alive():
-            lost["events still queued at finish timeout"] += len(self._metrics) + len(self._payloads)
+            lost["events still queued at finish timeout"] += len(self._metrics) + len(
+                self._payloads
+            )
         else:
             self._drain()  # anything queued between the thread's last drain and its exit
         if self._dropped_points:
@@ -207,7 +209,9 @@ class Recorder:
         try:
             self._transport.publish(envelopes)
         except Exception as exc:
-            logger.warning("runstream: could not write %d events, will retry: %s", len(envelopes), exc)
+            logger.warning(
+                "runstream: could not write %d events, will retry: %s", len(envelopes), exc
+            )
             self._retry = envelopes
             return
         self.counters.events_published += len(envelopes)

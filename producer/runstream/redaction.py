@@ -16,7 +16,9 @@ _CREDENTIAL_KEY = re.compile(
     re.IGNORECASE,
 )
 # Keys that end in "key" but are not secrets.
-_HARMLESS_KEYS = re.compile(r"(^|[-_.])(sort|primary|partition|dict|metric|monitor)[-_.]?key$", re.I)
+_HARMLESS_KEYS = re.compile(
+    r"(^|[-_.])(sort|primary|partition|dict|metric|monitor)[-_.]?key$", re.I
+)
 
 
 def is_credential_key(key: str) -> bool:

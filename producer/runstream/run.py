@@ -147,7 +147,9 @@ class Run:
         self._check_active()
         source = Path(path)
         if not source.is_file():
-            raise InvalidInputError(f"artifact {str(source)!r}: not a file (directories: archive them first)")
+            raise InvalidInputError(
+                f"artifact {str(source)!r}: not a file (directories: archive them first)"
+            )
         artifact_name = name or source.name
         problem = key_problem(artifact_name)
         if problem:
@@ -231,7 +233,9 @@ def _warn_about(report: RunReport, name: str) -> None:
         keys = ", ".join(report.nonfinite_keys[:10])
         logger.warning(
             "runstream: run %r logged %d NaN/Inf values (%s); they are stored and flagged",
-            name, report.nonfinite_values, keys,
+            name,
+            report.nonfinite_values,
+            keys,
         )
     for reason, count in report.not_recorded.items():
         logger.warning("runstream: run %r: %d %s", name, count, reason)
@@ -243,4 +247,3 @@ def status_at_exit() -> Status:
     if error is None:
         return "finished"
     return "killed" if isinstance(error, KeyboardInterrupt) else "failed"
-

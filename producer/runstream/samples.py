@@ -13,7 +13,9 @@ from .wire import events_pb2 as pb
 def render(field: str, index: int, value: object) -> str:
     """Text for one field of one sample: strings as-is, structures as JSON, tensors as lists."""
     if isinstance(value, bytes):
-        raise InvalidValueError(f"samples {field}[{index}]: bytes are not text; decode or describe them")
+        raise InvalidValueError(
+            f"samples {field}[{index}]: bytes are not text; decode or describe them"
+        )
     if isinstance(value, str):
         text = value
     else:
@@ -57,6 +59,8 @@ def sample_batches(
         for i in range(count)
     ]
     return [
-        pb.SampleBatch(step=step, split=split, samples=samples[start : start + MAX_SAMPLES_PER_BATCH])
+        pb.SampleBatch(
+            step=step, split=split, samples=samples[start : start + MAX_SAMPLES_PER_BATCH]
+        )
         for start in range(0, count, MAX_SAMPLES_PER_BATCH)
     ]

@@ -238,7 +238,9 @@ class Checkpoint:
 
     def advance(self, records: Sequence[SpoolRecord]) -> None:
         for record in records:
-            self.offsets[record.segment] = max(self.offsets.get(record.segment, 0), record.next_offset)
+            self.offsets[record.segment] = max(
+                self.offsets.get(record.segment, 0), record.next_offset
+            )
 
     def skip(self, damage: Sequence[SegmentDamage]) -> None:
         """Past damage there is nothing more to read in that segment."""

@@ -42,9 +42,10 @@ class ClickHouseSink:
     def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         if not letters:
             return
-        columns: dict[str, list[object]] = {name: [] for name in
-                                            ("source", "reason", "detail", "event_id", "project",
-                                             "run_id", "payload")}
+        columns: dict[str, list[object]] = {
+            name: []
+            for name in ("source", "reason", "detail", "event_id", "project", "run_id", "payload")
+        }
         for letter in letters:
             for name in columns:
                 columns[name].append(getattr(letter, name))
@@ -55,7 +56,9 @@ class ClickHouseSink:
         self, events: Sequence[tuple[pb.Envelope, bytes]]
     ) -> tuple[list[tuple[pb.Envelope, bytes]], int]:
         ids = list({envelope.event_id for envelope, _ in events})
-        seen = self._existing("SELECT event_id FROM runstream.events_seen WHERE event_id IN {ids:Array(String)}", ids)
+        seen = self._existing(
+            "SELECT event_id FROM runstream.events_seen WHERE event_id IN {ids:Array(String)}", ids
+        )
         fresh, taken = [], set(seen)
         for envelope, payload in events:
             if envelope.event_id not in taken:
@@ -70,17 +73,28 @@ class ClickHouseSink:
         starting = {e.run_id for e, _ in events if e.HasField("run_started")}
         asked = list({e.run_id for e, _ in events} - starting - self._known_runs)
         self._known_runs |= starting | set(
-            self._existing("SELECT DISTINCT run_id FROM runstream.runs_started WHERE run_id IN {ids:Array(String)}", asked)
+            self._existing(
+                "SELECT DISTINCT run_id FROM runstream.runs_started "
+                "WHERE run_id IN {ids:Array(String)}",
+                asked,
+            )
         )
         known, orphans = [], []
         for envelope, payload in events:
             if envelope.run_id in self._known_runs:
                 known.append((envelope, payload))
             else:
-                orphans.append(DeadLetter(
-                    "unknown_run", f"run {envelope.run_id} has no run_started event", payload, source,
-                    envelope.event_id, envelope.project, envelope.run_id,
-                ))
+                orphans.append(
+                    DeadLetter(
+                        "unknown_run",
+                        f"run {envelope.run_id} has no run_started event",
+                        payload,
+                        source,
+                        envelope.event_id,
+                        envelope.project,
+                        envelope.run_id,
+                    )
+                )
         return known, orphans
 
     def _existing(self, sql: str, ids: list[str]) -> Iterable[str]:

@@ -31,7 +31,9 @@ def get_client(dsn: str) -> Any:
             return clickhouse_connect.get_client(dsn=dsn)
         return clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
     except Exception as exc:
-        raise StoreUnavailableError(f"cannot connect to the store at {_redacted(dsn)}: {exc}") from exc
+        raise StoreUnavailableError(
+            f"cannot connect to the store at {_redacted(dsn)}: {exc}"
+        ) from exc
 
 
 def embedded_dsn(settings: Settings) -> str:

@@ -59,8 +59,12 @@ class StoreLock:
 
     def _write_holder(self) -> None:
         assert self._file is not None
-        note = {"pid": os.getpid(), "purpose": self.purpose, "since": time.time(),
-                "command": " ".join(sys.argv)[:500]}
+        note = {
+            "pid": os.getpid(),
+            "purpose": self.purpose,
+            "since": time.time(),
+            "command": " ".join(sys.argv)[:500],
+        }
         if self.url:
             note["url"] = self.url
         os.ftruncate(self._file, 0)
@@ -69,10 +73,13 @@ class StoreLock:
     def _busy_message(self, timeout: float) -> str:
         holder = self.holder()
         who = f"process {holder.get('pid', '?')} ({holder.get('purpose', 'unknown use')})"
-        message = f"the embedded store {self.path.with_suffix('')} is in use by {who}; waited {timeout:.0f}s"
+        store = self.path.with_suffix("")
+        message = f"the embedded store {store} is in use by {who}; waited {timeout:.0f}s"
         if holder.get("url"):
-            message += (f". It is served at {holder['url']}: set RUNSTREAM_CLICKHOUSE_URL="
-                        f"{holder['url']} to query it while it runs")
+            message += (
+                f". It is served at {holder['url']}: set RUNSTREAM_CLICKHOUSE_URL="
+                f"{holder['url']} to query it while it runs"
+            )
         return message
 
     def __enter__(self) -> StoreLock:

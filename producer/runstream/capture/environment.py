@@ -1,4 +1,4 @@
-"""The software and hardware a run ran on: Python, every installed package, OS, CPU, memory, GPUs."""
+"""The software and hardware of a run: Python, every installed package, OS, CPU, memory, GPUs."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger("runstream")
@@ -48,8 +49,12 @@ def inventory() -> GpuInventory | None:
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
         memory = nvml.nvmlDeviceGetMemoryInfo(handle)
         gpus.append(
-            (index, _text(nvml.nvmlDeviceGetName(handle)), int(memory.total),
-             _text(nvml.nvmlDeviceGetUUID(handle)))
+            (
+                index,
+                _text(nvml.nvmlDeviceGetName(handle)),
+                int(memory.total),
+                _text(nvml.nvmlDeviceGetUUID(handle)),
+            )
         )
     cuda = nvml.nvmlSystemGetCudaDriverVersion()
     return GpuInventory(
@@ -84,11 +89,13 @@ class GpuSampler:
         assert nvml is not None
         prefix = f"gpu.{index}."
         values: dict[str, float] = {}
-        readers = {
+        readers: dict[str, Callable[[], float]] = {
             "utilization_percent": lambda: nvml.nvmlDeviceGetUtilizationRates(handle).gpu,
             "memory_used_bytes": lambda: nvml.nvmlDeviceGetMemoryInfo(handle).used,
             "power_watts": lambda: nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0,
-            "temperature_c": lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU),
+            "temperature_c": lambda: nvml.nvmlDeviceGetTemperature(
+                handle, nvml.NVML_TEMPERATURE_GPU
+            ),
         }
         for name, read in readers.items():
             try:

@@ -33,7 +33,9 @@ def determinism_settings(seed: int | None) -> dict[str, str]:
     torch = sys.modules.get("torch")
     if torch is not None:
         settings["torch.version"] = str(torch.__version__)
-        settings["torch.deterministic_algorithms"] = str(torch.are_deterministic_algorithms_enabled())
+        settings["torch.deterministic_algorithms"] = str(
+            torch.are_deterministic_algorithms_enabled()
+        )
         cudnn = torch.backends.cudnn
         settings["torch.cudnn.deterministic"] = str(cudnn.deterministic)
         settings["torch.cudnn.benchmark"] = str(cudnn.benchmark)

@@ -42,7 +42,10 @@ def apply_migrations(client: Any) -> list[int]:
         "(version UInt32, name String, applied_at DateTime64(6, 'UTC') DEFAULT now64(6)) "
         "ENGINE = ReplacingMergeTree ORDER BY version"
     )
-    done = {row[0] for row in client.query("SELECT version FROM runstream.schema_migrations").result_rows}
+    done = {
+        row[0]
+        for row in client.query("SELECT version FROM runstream.schema_migrations").result_rows
+    }
     applied = []
     for migration in available():
         if migration.version in done:

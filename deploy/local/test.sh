@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, then runs pytest. Real Kafka and S3
+# servers are started by the test fixtures (tests/real_services.py) through
+# deploy/local/services.sh unless RUNSTREAM_TEST_* endpoints are given.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo"
+bash deploy/local/setup.sh
+exec .venv/bin/python -m pytest "$@"

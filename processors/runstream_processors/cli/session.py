@@ -1,0 +1,54 @@
+"""Open the store for one CLI call, after taking in whatever the spool holds.
+
+Queries always see what has been logged: pending spool data (including what a
+killed training process had flushed) is ingested first, with a progress bar when
+there is a lot of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from runstream.settings import Settings
+
+from ..ingest import IngestReport, ingest_spool, pending_bytes
+from ..store.connection import open_store
+from .output import errors
+
+_PROGRESS_ABOVE_BYTES = 4 * 1024 * 1024
+
+
+@contextlib.contextmanager
+def store_for_query(settings: Settings, purpose: str, ingest: bool = True) -> Iterator[Any]:
+    """A client on the configured store, with the local spool taken in first."""
+    with open_store(settings, purpose) as client:
+        if ingest:
+            report = take_in_spool(client, settings)
+            if report.dead_letters:
+                reasons = ", ".join(f"{count} {reason}" for reason, count in report.reasons.items())
+                errors.print(
+                    f"[yellow]runstream: {report.dead_letters} invalid events set aside "
+                    f"as dead letters ({reasons}); see runstream.dead_letters[/]"
+                )
+        yield client
+
+
+def take_in_spool(client: Any, settings: Settings) -> IngestReport:
+    pending = pending_bytes(settings.local_spool_dir)
+    if pending < _PROGRESS_ABOVE_BYTES:
+        return ingest_spool(client, settings.local_spool_dir)
+    with Progress(
+        TextColumn("taking in the spool"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("ingest", total=pending)
+        return ingest_spool(
+            client, settings.local_spool_dir, on_progress=lambda done: progress.advance(task, done)
+        )

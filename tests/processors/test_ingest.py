@@ -1,0 +1,141 @@
+"""Embedded mode end to end: SDK → spool → validation → chdb, through real files and engine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from runstream.settings import Settings
+from runstream.spool import SpoolWriter
+from runstream.wire import events_pb2 as pb
+from runstream_processors.errors import StoreBusyError
+from runstream_processors.store.connection import open_store
+from runstream_processors.store.lock import StoreLock
+from support.runs import make_run, scalar, snapshot, store
+
+
+def test_a_run_lands_in_every_table(runstream_dir: Settings) -> None:
+    run_id = make_run("alpha", lr=0.1, steps=50)
+    with store(runstream_dir) as client:
+        assert (
+            scalar(
+                client, "SELECT count() FROM runstream.metrics WHERE run_id={r:String}", r=run_id
+            )
+            == 102
+        )
+        assert (
+            scalar(client, "SELECT status FROM runstream.runs WHERE run_id={r:String}", r=run_id)
+            == "finished"
+        )
+        params = dict(client.query("SELECT key, value_type FROM runstream.params").result_rows)
+        assert params == {"lr": "number", "layers": "text"}
+        final = client.query(
+            "SELECT metric, last_value, last_step FROM runstream.run_metrics "
+            "WHERE metric='eval.accuracy'"
+        ).result_rows
+        assert final == [("eval.accuracy", pytest.approx(0.91), 49)]
+        correct = client.query(
+            "SELECT sample_id, correct FROM runstream.samples ORDER BY idx"
+        ).result_rows
+        assert correct == [("0", True), ("1", False)]
+        assert (
+            scalar(
+                client, "SELECT value_text FROM runstream.run_summary WHERE key='final_accuracy'"
+            )
+            == "0.91"
+        )
+        assert scalar(client, "SELECT count() FROM runstream.packages WHERE name='pytest'") == 1
+
+
+def test_ingesting_the_same_spool_twice_changes_no_query_result(runstream_dir: Settings) -> None:
+    make_run("alpha", lr=0.1)
+    make_run("beta", lr=0.2)
+    with store(runstream_dir) as client:
+        before = snapshot(client)
+    checkpoint = runstream_dir.local_spool_dir / "checkpoints" / "store.json"
+    checkpoint.unlink()
+    with store(runstream_dir) as client:
+        after = snapshot(client)
+    assert after == before
+    assert before["metrics"] == 2 * 102
+
+
+def test_a_killed_training_process_shows_as_crashed(runstream_dir: Settings) -> None:
+    script = textwrap.dedent("""
+        import os, signal, time, runstream
+        run = runstream.init(project="tests", name="doomed", heartbeat_interval=0.5,
+                             system_interval=None)
+        for step in range(100):
+            run.log({"loss": 1.0 / (step + 1)}, step=step)
+        time.sleep(1.0)  # the recorder flushes every 0.2 s: these points reach the spool
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], env=os.environ.copy(), timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 20
+    status = None
+    while time.monotonic() < deadline:
+        with store(runstream_dir) as client:
+            status = scalar(client, "SELECT status FROM runstream.runs WHERE name='doomed'")
+            points = scalar(client, "SELECT count() FROM runstream.metrics")
+        if status == "crashed":
+            break
+        time.sleep(0.5)
+    assert status == "crashed"
+    assert points == 100
+
+
+def _spool_write(settings: Settings, payloads: list[bytes]) -> None:
+    writer = SpoolWriter(settings.local_spool_dir)
+    writer.append(payloads)
+    writer.close()
+
+
+def test_invalid_events_become_dead_letters_with_their_reason(runstream_dir: Settings) -> None:
+    make_run("alpha", lr=0.1)
+    orphan = pb.Envelope(
+        event_id="c" * 32,
+        project="tests",
+        run_id="d" * 32,
+        seq=1,
+        time_unix_nano=time.time_ns(),
+        heartbeat=pb.Heartbeat(interval_ms=10),
+    )
+    _spool_write(runstream_dir, [b"not an envelope", orphan.SerializeToString()])
+    with store(runstream_dir) as client:
+        letters = client.query(
+            "SELECT reason, payload FROM runstream.dead_letters ORDER BY reason",
+            column_formats={"payload": "bytes"},
+        ).result_rows
+        assert scalar(client, "SELECT count() FROM runstream.metrics") == 102
+    assert [reason for reason, _ in letters] == ["malformed", "unknown_run"]
+    assert letters[0][1] == b"not an envelope"
+
+
+def test_a_torn_segment_is_reported_and_the_rest_is_kept(runstream_dir: Settings) -> None:
+    make_run("alpha", lr=0.1)
+    segment = next(Path(runstream_dir.local_spool_dir).glob("*.seg"))
+    with open(segment, "ab") as damaged:
+        damaged.write(b"\x10\x00\x00\x00garbage")
+    with store(runstream_dir) as client:
+        reasons = [
+            row[0] for row in client.query("SELECT reason FROM runstream.dead_letters").result_rows
+        ]
+        assert scalar(client, "SELECT count() FROM runstream.metrics") == 102
+    assert reasons == ["spool_damage"]
+
+
+def test_a_second_owner_waits_then_gets_a_clear_error(runstream_dir: Settings) -> None:
+    with StoreLock(runstream_dir.store_dir, "a long query") as lock:
+        lock.acquire(timeout=1)
+        with (
+            pytest.raises(StoreBusyError, match=r"in use by process \d+ \(a long query\)"),
+            open_store(runstream_dir, "tests", lock_wait=0.3),
+        ):
+            pass

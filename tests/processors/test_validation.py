@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+from runstream.limits import MAX_ENVELOPE_BYTES
+from runstream.wire import events_pb2 as pb
+from runstream_processors.errors import InvalidEventError
+from runstream_processors.validation import parse
+
+RUN_ID = "a" * 32
+
+
+def envelope(**payload: object) -> pb.Envelope:
+    message = pb.Envelope(
+        event_id="b" * 32,
+        project="proj",
+        run_id=RUN_ID,
+        seq=1,
+        time_unix_nano=time.time_ns(),
+        sdk_version="test",
+    )
+    for field, value in payload.items():
+        getattr(message, field).CopyFrom(value)
+    return message
+
+
+def reason_of(data: bytes) -> str:
+    with pytest.raises(InvalidEventError) as caught:
+        parse(data)
+    return caught.value.reason
+
+
+def test_a_valid_metric_batch_parses() -> None:
+    batch = pb.MetricBatch(
+        keys=["loss"],
+        key_index=[0, 0],
+        steps=[1, 2],
+        values=[0.5, float("nan")],
+        time_unix_nano=[1, 2],
+        split="train",
+    )
+    parsed = parse(envelope(metrics=batch).SerializeToString())
+    assert list(parsed.metrics.steps) == [1, 2]
+
+
+def test_nan_and_inf_are_accepted_to_be_flagged_downstream() -> None:
+    batch = pb.MetricBatch(
+        keys=["x"], key_index=[0], steps=[0], values=[float("inf")], time_unix_nano=[1]
+    )
+    assert parse(envelope(metrics=batch).SerializeToString()).metrics.values[0] == float("inf")
+
+
+def test_malformed_bytes() -> None:
+    assert reason_of(b"\xff\xff\xff not protobuf") == "malformed"
+
+
+def test_oversized_payload() -> None:
+    assert reason_of(b"\x00" * (MAX_ENVELOPE_BYTES + 1)) == "oversized"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("event_id", "short", "invalid_id"),
+        ("run_id", "Z" * 32, "invalid_id"),
+        ("project", "bad project!", "invalid_project"),
+        ("project", "", "invalid_project"),
+        ("time_unix_nano", 0, "missing_field"),
+    ],
+)
+def test_envelope_fields(field: str, value: object, reason: str) -> None:
+    message = envelope(heartbeat=pb.Heartbeat(interval_ms=1000))
+    setattr(message, field, value)
+    assert reason_of(message.SerializeToString()) == reason
+
+
+def test_missing_payload() -> None:
+    assert reason_of(envelope().SerializeToString()) == "empty_payload"
+
+
+def test_metric_columns_must_line_up() -> None:
+    batch = pb.MetricBatch(
+        keys=["loss"], key_index=[0, 0], steps=[1], values=[0.5, 0.4], time_unix_nano=[1, 2]
+    )
+    assert reason_of(envelope(metrics=batch).SerializeToString()) == "invalid_columns"
+
+
+def test_metric_key_index_in_range() -> None:
+    batch = pb.MetricBatch(
+        keys=["loss"], key_index=[3], steps=[1], values=[0.5], time_unix_nano=[1]
+    )
+    assert reason_of(envelope(metrics=batch).SerializeToString()) == "invalid_columns"
+
+
+def test_empty_metric_key() -> None:
+    batch = pb.MetricBatch(keys=[""], key_index=[0], steps=[1], values=[0.5], time_unix_nano=[1])
+    assert reason_of(envelope(metrics=batch).SerializeToString()) == "invalid_key"
+
+
+def test_artifact_needs_a_content_address() -> None:
+    artifact = pb.ArtifactLogged(name="model", sha256="nothex", uri="file:///x")
+    assert reason_of(envelope(artifact=artifact).SerializeToString()) == "invalid_artifact"
+
+
+def test_run_finished_needs_a_status() -> None:
+    assert (
+        reason_of(envelope(run_finished=pb.RunFinished()).SerializeToString()) == "invalid_status"
+    )
+
+
+def test_unknown_fields_from_a_newer_producer_are_ignored() -> None:
+    data = envelope(heartbeat=pb.Heartbeat(interval_ms=1000)).SerializeToString()
+    unknown_field_99 = b"\x9a\x06\x03abc"  # field 99, length-delimited
+    assert parse(data + unknown_field_99).heartbeat.interval_ms == 1000
