@@ -36,7 +36,9 @@ def generate(target_dir: Path = TARGET_DIR) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [
-                sys.executable, "-m", "grpc_tools.protoc",
+                sys.executable,
+                "-m",
+                "grpc_tools.protoc",
                 f"-I{PROTO_DIR}",
                 f"--python_out={tmp}",
                 f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",

@@ -137,7 +137,7 @@ CREATE TABLE IF NOT EXISTS runstream.artifacts
     run_id String,
     name String,
     kind LowCardinality(String),
-    sha256 FixedString(64),
+    sha256 String,
     size_bytes UInt64,
     uri String,
     source_path String,
