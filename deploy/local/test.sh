@@ -6,4 +6,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 bash deploy/local/setup.sh
+# Build/download Kafka and MinIO up front (cached): the first MinIO build takes minutes,
+# which must not count against one test's timeout.
+bash deploy/local/services.sh install all
 exec .venv/bin/python -m pytest "$@"

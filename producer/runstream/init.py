@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import _active
-from .artifacts import LocalArtifactStore
 from .capture.environment import capture_environment
 from .capture.git import GitState, capture_git
 from .capture.seeds import determinism_settings, seed_everything
@@ -18,6 +17,7 @@ from .config import ParamValue, flatten_config, to_params
 from .envelopes import EnvelopeFactory, new_id
 from .errors import InvalidInputError
 from .limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, project_problem
+from .object_store import ArtifactSink, open_artifact_sink
 from .recorder import Recorder, RecorderOptions
 from .run import Run
 from .settings import Settings, load_settings
@@ -55,6 +55,7 @@ def init(
     run_id = new_id()
     run_name = name or _default_name(run_id)
     factory = EnvelopeFactory(project, run_id)
+    artifacts = open_artifact_sink(settings)  # no request yet: the uploader connects lazily
     recorder = Recorder(
         factory,
         make_transport(settings),
@@ -63,7 +64,6 @@ def init(
         ),
         system_sampler=SystemSampler() if system_interval else None,
     )
-    artifacts = LocalArtifactStore(settings.artifacts_dir)
     started, diff = _run_started(
         run_name,
         tags,
@@ -102,7 +102,7 @@ def _run_started(
     heartbeat_interval: float,
     capture_code: bool,
     capture_env: bool,
-    artifacts: LocalArtifactStore,
+    artifacts: ArtifactSink,
 ) -> tuple[pb.RunStarted, pb.ArtifactLogged | None]:
     started = pb.RunStarted(
         name=name,
@@ -133,7 +133,7 @@ def _run_started(
     return started, diff
 
 
-def _store_diff(git: GitState, artifacts: LocalArtifactStore) -> pb.ArtifactLogged | None:
+def _store_diff(git: GitState, artifacts: ArtifactSink) -> pb.ArtifactLogged | None:
     if not git.diff:
         return None
     stored = artifacts.put_bytes(git.diff)

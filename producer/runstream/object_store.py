@@ -78,8 +78,9 @@ class S3Config:
     def from_settings(cls, settings: Settings) -> S3Config | None:
         if not settings.s3_endpoint:
             return None
-        return cls(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
-                   settings.s3_bucket)
+        return cls(
+            settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_bucket
+        )
 
 
 def object_key(sha256: str) -> str:
@@ -166,8 +167,10 @@ class ObjectStore:
                 try:
                     self.client.make_bucket(self.bucket)
                 except Exception as exc:  # another uploader may have created it meanwhile
-                    if getattr(exc, "code", "") not in ("BucketAlreadyOwnedByYou",
-                                                        "BucketAlreadyExists"):
+                    if getattr(exc, "code", "") not in (
+                        "BucketAlreadyOwnedByYou",
+                        "BucketAlreadyExists",
+                    ):
                         raise
         self._bucket_checked = True
 
@@ -195,8 +198,13 @@ class ObjectStore:
         with open(path, "rb") as source, self._translated(f"upload {object_key(sha256)}"):
             reader = _HashingReader(source, part_size)
             self.client.put_object(
-                self.bucket, object_key(sha256), reader, size, part_size=part_size,
-                num_parallel_uploads=PARALLEL_PARTS, metadata={SHA256_METADATA: sha256},
+                self.bucket,
+                object_key(sha256),
+                reader,
+                size,
+                part_size=part_size,
+                num_parallel_uploads=PARALLEL_PARTS,
+                metadata={SHA256_METADATA: sha256},
             )
         reader.finish()
         self._verify_upload(sha256, size, reader)
@@ -232,8 +240,10 @@ class ObjectStore:
         found = self.stat(sha256)
         if found is None or found.size != size or _meta_sha256(found) != sha256:
             size_found = getattr(found, "size", None)
-            raise ArtifactIntegrityError(f"{self._where(object_key(sha256))} is missing or "
-                                         f"wrong after upload (size {size_found}, expected {size})")
+            raise ArtifactIntegrityError(
+                f"{self._where(object_key(sha256))} is missing or "
+                f"wrong after upload (size {size_found}, expected {size})"
+            )
         if (found.etag or "").strip('"') != expected_etag(sent.part_md5s):
             self._verify_by_reading(sha256)
 
@@ -244,8 +254,9 @@ class ObjectStore:
             digest.update(chunk)
         if digest.hexdigest() != sha256:
             self.remove(sha256)
-            raise ArtifactIntegrityError(f"{self._where(object_key(sha256))} read back as "
-                                         f"{digest.hexdigest()}; removed it")
+            raise ArtifactIntegrityError(
+                f"{self._where(object_key(sha256))} read back as {digest.hexdigest()}; removed it"
+            )
 
     def _where(self, key: str) -> str:
         return f"s3://{self.bucket}/{key} at {self.endpoint}"
@@ -263,8 +274,9 @@ class _Translated:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: object
+    ) -> None:
         if error is None or isinstance(error, RunstreamError) or not isinstance(error, Exception):
             return
         code = getattr(error, "code", None)
@@ -288,13 +300,19 @@ def _minio_client(config: S3Config) -> Any:
     endpoint = config.endpoint if "://" in config.endpoint else f"http://{config.endpoint}"
     parts = urlsplit(endpoint)
     http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=10.0, read=120.0), maxsize=PARALLEL_PARTS + 2,
-        cert_reqs="CERT_REQUIRED", ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        timeout=urllib3.Timeout(connect=10.0, read=120.0),
+        maxsize=PARALLEL_PARTS + 2,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
         retries=urllib3.Retry(total=2, backoff_factor=0.5, status_forcelist=[500, 502, 503, 504]),
     )
-    return Minio(parts.netloc, access_key=config.access_key or None,
-                 secret_key=config.secret_key or None, secure=parts.scheme == "https",
-                 http_client=http)
+    return Minio(
+        parts.netloc,
+        access_key=config.access_key or None,
+        secret_key=config.secret_key or None,
+        secure=parts.scheme == "https",
+        http_client=http,
+    )
 
 
 # -- the upload queue --------------------------------------------------------------------
@@ -334,19 +352,24 @@ class PendingUploads:
         """(digest, bucket) of every pending upload."""
         if not self.directory.is_dir():
             return []
-        return [(path.name, path.read_text().strip()) for path in sorted(self.directory.iterdir())
-                if len(path.name) == 64 and not path.name.startswith(".")]
+        return [
+            (path.name, path.read_text().strip())
+            for path in sorted(self.directory.iterdir())
+            if len(path.name) == 64 and not path.name.startswith(".")
+        ]
 
 
-def upload_one(local: LocalArtifactStore, store: ObjectStore, pending: PendingUploads,
-               sha256: str) -> bool:
+def upload_one(
+    local: LocalArtifactStore, store: ObjectStore, pending: PendingUploads, sha256: str
+) -> bool:
     """Upload one CAS file and clear its marker; True if it uploaded, False if already there."""
     path = local.path_for(sha256)
     try:
         size = path.stat().st_size
     except FileNotFoundError as exc:
-        raise ObjectStoreError(f"artifact {sha256} is no longer in the local store {local.root}") \
-            from exc
+        raise ObjectStoreError(
+            f"artifact {sha256} is no longer in the local store {local.root}"
+        ) from exc
     uploaded = store.upload(path, sha256, size)
     pending.remove(sha256)
     return uploaded
@@ -378,8 +401,12 @@ def upload_pending(settings: Settings) -> UploadReport:
 class BackgroundUploader:
     """One daemon thread uploading queued digests, with a few retries; see the module docstring."""
 
-    def __init__(self, local: LocalArtifactStore, store: ObjectStore,
-                 retry_delays: tuple[float, ...] = (1.0, 4.0)) -> None:
+    def __init__(
+        self,
+        local: LocalArtifactStore,
+        store: ObjectStore,
+        retry_delays: tuple[float, ...] = (1.0, 4.0),
+    ) -> None:
         self._local = local
         self._store = store
         self._pending = PendingUploads(local.root)
@@ -397,8 +424,9 @@ class BackgroundUploader:
         with self._lock:
             self._outstanding.add(sha256)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="runstream-artifact-upload",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, name="runstream-artifact-upload", daemon=True
+                )
                 self._thread.start()
         self._queue.put(sha256)
 
@@ -412,8 +440,9 @@ class BackgroundUploader:
             if thread.is_alive():
                 self._give_up.set()
         with self._lock:
-            return replace(self._report, failed=dict(self._report.failed),
-                           pending=len(self._outstanding))
+            return replace(
+                self._report, failed=dict(self._report.failed), pending=len(self._outstanding)
+            )
 
     def _loop(self) -> None:
         while (sha256 := self._queue.get()) is not None and not self._give_up.is_set():
@@ -441,8 +470,12 @@ class BackgroundUploader:
             else:
                 self._report.already_there += 1
         if error is not None:
-            logger.warning("runstream: artifact %s not uploaded, kept in %s: %s",
-                           sha256[:12], self._local.root, error)
+            logger.warning(
+                "runstream: artifact %s not uploaded, kept in %s: %s",
+                sha256[:12],
+                self._local.root,
+                error,
+            )
 
 
 # -- what a run writes artifacts through -------------------------------------------------

@@ -13,11 +13,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from .artifacts import LocalArtifactStore
 from .config import ParamValue
 from .envelopes import EnvelopeFactory
 from .errors import InvalidInputError, RunStateError
 from .limits import key_problem
+from .object_store import ArtifactSink
 from .recorder import Recorder
 from .samples import sample_batches
 from .settings import Settings
@@ -66,7 +66,7 @@ class Run:
         settings: Settings,
         recorder: Recorder,
         factory: EnvelopeFactory,
-        artifacts: LocalArtifactStore,
+        artifacts: ArtifactSink,
     ) -> None:
         self.project = project
         self.id = run_id
@@ -170,23 +170,32 @@ class Run:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    def finish(self, status: Status = "finished", timeout: float = 30.0) -> RunReport:
-        """Flush everything to the spool, record the final status and report what was recorded."""
+    def finish(
+        self, status: Status = "finished", timeout: float = 30.0, upload_timeout: float = 600.0
+    ) -> RunReport:
+        """Flush everything to the spool, record the final status and report what was recorded.
+
+        In team mode it first waits up to ``upload_timeout`` s for artifact uploads: a job's
+        disk may vanish when it ends. What is not uploaded by then stays in the local store
+        and is reported (``runstream artifacts upload`` ships it later).
+        """
         with self._finish_lock:
             if self.report is not None:
                 return self.report
             if status not in _STATUS:
                 raise InvalidInputError(f"status must be one of {sorted(_STATUS)}, got {status!r}")
             self._finished = True
-            self.report = self._close(status, timeout)
+            self.report = self._close(status, timeout, upload_timeout)
         from . import _active
 
         _active.clear(self)
         _warn_about(self.report, self.name)
         return self.report
 
-    def _close(self, status: Status, timeout: float) -> RunReport:
+    def _close(self, status: Status, timeout: float, upload_timeout: float) -> RunReport:
         counters = self._recorder.counters
+        for reason, count in self._artifacts.close(upload_timeout).items():
+            counters.not_recorded[reason] += count
         if self._rejected:
             counters.not_recorded["metric values rejected as invalid"] += self._rejected
         final = pb.RunFinished(status=_STATUS[status], summary=self.summary.to_params())

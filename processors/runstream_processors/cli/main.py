@@ -9,6 +9,7 @@ from runstream.errors import RunstreamError
 from runstream.version import __version__
 
 from ..errors import ProcessorError
+from .artifacts import artifacts_command
 from .compare import compare_command
 from .output import errors
 from .runs import runs_command
@@ -33,6 +34,7 @@ cli.add_command(runs_command)
 cli.add_command(show_command)
 cli.add_command(compare_command)
 cli.add_command(sql_command)
+cli.add_command(artifacts_command)
 
 
 def main() -> None:
