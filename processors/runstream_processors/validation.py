@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from google.protobuf.message import DecodeError
 from runstream.limits import (
     ID_PATTERN,
@@ -89,9 +90,34 @@ def _run_started(envelope: pb.Envelope) -> None:
 def _metrics(envelope: pb.Envelope) -> None:
     batch = envelope.metrics
     _keys("metric", batch.keys)
-    _columns(
-        "metrics", len(batch.keys), batch.key_index, batch.steps, batch.values, batch.time_unix_nano
-    )
+    sizes = {
+        "row_lengths": (batch.row_lengths, 4),
+        "steps": (batch.steps, 8),
+        "time_unix_nano": (batch.time_unix_nano, 8),
+        "key_index": (batch.key_index, 4),
+        "values": (batch.values, 8),
+    }
+    for name, (column, width) in sizes.items():
+        if len(column) % width:
+            raise InvalidEventError(
+                "invalid_columns", f"metrics.{name} is not a whole number of items"
+            )
+    rows = len(batch.row_lengths) // 4
+    if len(batch.steps) // 8 != rows or len(batch.time_unix_nano) // 8 != rows:
+        raise InvalidEventError(
+            "invalid_columns", "metrics steps/time_unix_nano need one item per row"
+        )
+    points = len(batch.values) // 8
+    if len(batch.key_index) // 4 != points:
+        raise InvalidEventError("invalid_columns", "metrics key_index needs one item per value")
+    if int(np.frombuffer(batch.row_lengths, dtype="<u4").sum(dtype=np.int64)) != points:
+        raise InvalidEventError(
+            "invalid_columns", "metrics row_lengths do not add up to the values"
+        )
+    if points and int(np.frombuffer(batch.key_index, dtype="<u4").max()) >= len(batch.keys):
+        raise InvalidEventError(
+            "invalid_columns", f"metrics key_index points past its {len(batch.keys)} keys"
+        )
 
 
 def _system(envelope: pb.Envelope) -> None:

@@ -18,16 +18,20 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import TypeVar
 
+from . import metric_batch
 from .envelopes import EnvelopeFactory, Payload
 from .limits import MAX_POINTS_PER_BATCH
 from .transport.base import Transport
 from .wire import events_pb2 as pb
 
 logger = logging.getLogger("runstream")
+T = TypeVar("T")
 
-MetricEntry = tuple[str, int, int, Mapping[str, float]]
-"""(split, step, time_unix_nano, values) as queued by ``log``."""
+MetricEntry = tuple[int, int, Mapping[str, float]]
+"""(step, time_unix_nano, values) as queued by ``log``, one queue per split."""
 
 
 @dataclass
@@ -46,53 +50,59 @@ class RecorderCounters:
 class RecorderOptions:
     flush_interval: float = 0.2
     """Seconds between drains; batches reach the durable spool within about this long."""
-    max_pending_points: int = 2_000_000
+    max_pending_points: int = 1_000_000
+    """Points queued but not yet batched (about 70 bytes each); beyond it points are counted
+    as dropped, never blocking training."""
     heartbeat_interval: float = 10.0
     system_interval: float | None = 15.0
     """Seconds between system samples; None disables the sampler."""
 
 
-class _MetricColumns:
-    """Columns of one MetricBatch under construction."""
+_MAX_ENCODED_BACKLOG = 256
+"""Encoded batches (up to 20k points, ~12 bytes each) waiting for the spool: ~60 MB at most."""
 
-    def __init__(self, split: str) -> None:
-        self.split = split
-        self.keys: list[str] = []
-        self.key_ids: dict[str, int] = {}
-        self.shapes: dict[tuple[str, ...], list[int]] = {}
-        self.key_index: list[int] = []
-        self.steps: list[int] = []
-        self.values: list[float] = []
-        self.times: list[int] = []
 
-    def add(self, step: int, time_ns: int, values: Mapping[str, float]) -> None:
-        shape = tuple(values)
-        indexes = self.shapes.get(shape)
-        if indexes is None:
-            indexes = [self._key_id(key) for key in shape]
-            self.shapes[shape] = indexes
-        count = len(indexes)
-        self.key_index.extend(indexes)
-        self.values.extend(values.values())
-        self.steps.extend([step] * count)
-        self.times.extend([time_ns] * count)
+@dataclass(frozen=True)
+class _Encoded:
+    batches: list[pb.MetricBatch]
+    points: int
+    nonfinite: list[Mapping[str, float]]
+    """The logged dicts that hold NaN or Inf (rare; counted by the recorder thread)."""
 
-    def _key_id(self, key: str) -> int:
-        index = self.key_ids.get(key)
-        if index is None:
-            index = self.key_ids[key] = len(self.keys)
-            self.keys.append(key)
-        return index
 
-    def to_message(self) -> pb.MetricBatch:
-        return pb.MetricBatch(
-            split=self.split,
-            keys=self.keys,
-            key_index=self.key_index,
-            steps=self.steps,
-            values=self.values,
-            time_unix_nano=self.times,
-        )
+def _take_all(queue: collections.deque[T]) -> list[T]:
+    """Pop what is queued now; safe while another thread pops too."""
+    taken = []
+    try:
+        for _ in range(len(queue)):
+            taken.append(queue.popleft())
+    except IndexError:
+        pass
+    return taken
+
+
+def _encode(split: str, rows: list[MetricEntry]) -> _Encoded:
+    """Packed MetricBatches of at most MAX_POINTS_PER_BATCH points each."""
+    values = [row[2] for row in rows]
+    per_batch = max(1, MAX_POINTS_PER_BATCH // max(map(len, values)))
+    batches: list[pb.MetricBatch] = []
+    nonfinite: list[Mapping[str, float]] = []
+    points = 0
+    for start in range(0, len(rows), per_batch):
+        batch, column = metric_batch.encode(split, rows[start : start + per_batch])
+        if not math.isfinite(sum(column)):  # NaN and Inf propagate: one C-level pass
+            nonfinite.extend(v for v in values[start : start + per_batch] if not _finite(v))
+        points += len(column)
+        batches.append(batch)
+    return _Encoded(batches, points, nonfinite)
+
+
+def _points(rows: list[MetricEntry]) -> int:
+    return sum(map(len, map(itemgetter(2), rows)))
+
+
+def _finite(values: Mapping[str, float]) -> bool:
+    return all(map(math.isfinite, values.values()))
 
 
 class Recorder:
@@ -110,12 +120,14 @@ class Recorder:
         self._transport = transport
         self._options = options
         self._system_sampler = system_sampler
-        self._metrics: collections.deque[MetricEntry] = collections.deque()
+        self._metrics: dict[str, collections.deque[MetricEntry]] = {}
         self._payloads: collections.deque[Payload] = collections.deque()
         # Each counter has one writing thread, so no lock is needed: pending = queued - drained.
         self._queued_points = 0
         self._drained_points = 0
+        self._helped_points = 0
         self._dropped_points = 0
+        self._encoded: collections.deque[_Encoded] = collections.deque()
         self._retry: list[pb.Envelope] = []
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -127,13 +139,35 @@ class Recorder:
         self._thread.start()
 
     def add_metrics(self, split: str, step: int, values: Mapping[str, float]) -> None:
-        """Queue one ``log`` call; never blocks. Called from the training thread."""
+        """Queue one ``log`` call; never waits on I/O. Called from the training thread.
+
+        When the queue is full (a loop that does nothing but log can outrun a thread
+        sharing the GIL), this thread encodes the backlog itself: CPU work bounded by
+        the queue size, so memory stays bounded and nothing is dropped unless the
+        spool itself cannot keep up.
+        """
         count = len(values)
-        if self._queued_points - self._drained_points + count > self._options.max_pending_points:
+        pending = self._queued_points - self._drained_points - self._helped_points
+        if pending + count > self._options.max_pending_points and not self._help():
             self._dropped_points += count
             return
         self._queued_points += count
-        self._metrics.append((split, step, time.time_ns(), values))
+        queue = self._metrics.get(split)
+        if queue is None:
+            queue = self._metrics.setdefault(split, collections.deque())
+        queue.append((step, time.time_ns(), values))
+
+    def _help(self) -> bool:
+        """Encode everything queued on the calling thread; False when the spool is behind."""
+        if len(self._encoded) >= _MAX_ENCODED_BACKLOG:
+            return False
+        for split, queue in list(self._metrics.items()):
+            rows = _take_all(queue)
+            if rows:
+                self._helped_points += _points(rows)  # before encoding: see _metric_batches
+                self._encoded.append(_encode(split, rows))
+        self._wake.set()
+        return True
 
     def submit(self, payload: Payload) -> None:
         """Queue any other payload (samples, artifact, summary, run started/finished)."""
@@ -200,7 +234,7 @@ class Recorder:
             envelopes.append(self._factory.wrap(self._payloads.popleft()))
         points = 0
         for batch in self._metric_batches():
-            points += len(batch.values)
+            points += metric_batch.point_count(batch)
             envelopes.append(self._factory.wrap(batch))
         if envelopes:
             self._publish(envelopes, points)
@@ -218,23 +252,20 @@ class Recorder:
         self.counters.points_published += points
 
     def _metric_batches(self) -> list[pb.MetricBatch]:
-        columns: dict[str, _MetricColumns] = {}
-        done: list[pb.MetricBatch] = []
-        metrics = self._metrics
-        while metrics:
-            split, step, time_ns, values = metrics.popleft()
-            self._drained_points += len(values)
-            self.counters.points_queued += len(values)
-            if not all(map(math.isfinite, values.values())):
-                self._count_nonfinite(values)
-            batch = columns.get(split)
-            if batch is None:
-                batch = columns[split] = _MetricColumns(split)
-            batch.add(step, time_ns, values)
-            if len(batch.values) >= MAX_POINTS_PER_BATCH:
-                done.append(columns.pop(split).to_message())
-        done.extend(batch.to_message() for batch in columns.values())
-        return done
+        encoded = _take_all(self._encoded)  # what the training thread encoded when the queue filled
+        for split, queue in list(self._metrics.items()):  # list(): log() may add a split
+            rows = _take_all(queue)
+            if rows:
+                # Counted as soon as taken, so log() does not see a full queue while we encode.
+                self._drained_points += _points(rows)
+                encoded.append(_encode(split, rows))
+        batches = []
+        for item in encoded:
+            self.counters.points_queued += item.points
+            for entry in item.nonfinite:
+                self._count_nonfinite(entry)
+            batches.extend(item.batches)
+        return batches
 
     def _count_nonfinite(self, values: Mapping[str, float]) -> None:
         for key, value in values.items():

@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from runstream import metric_batch
 from runstream.limits import MAX_ENVELOPE_BYTES
 from runstream.wire import events_pb2 as pb
 from runstream_processors.errors import InvalidEventError
@@ -31,24 +32,21 @@ def reason_of(data: bytes) -> str:
     return caught.value.reason
 
 
+def metrics(rows: list[tuple[int, int, dict[str, float]]]) -> pb.MetricBatch:
+    return metric_batch.encode("train", rows)[0]
+
+
 def test_a_valid_metric_batch_parses() -> None:
-    batch = pb.MetricBatch(
-        keys=["loss"],
-        key_index=[0, 0],
-        steps=[1, 2],
-        values=[0.5, float("nan")],
-        time_unix_nano=[1, 2],
-        split="train",
-    )
+    batch = metrics([(1, 10, {"loss": 0.5}), (2, 20, {"loss": float("nan"), "acc": 1.0})])
     parsed = parse(envelope(metrics=batch).SerializeToString())
-    assert list(parsed.metrics.steps) == [1, 2]
+    points = list(metric_batch.decode(parsed.metrics))
+    assert [(key, step) for key, step, _, _ in points] == [("loss", 1), ("loss", 2), ("acc", 2)]
 
 
 def test_nan_and_inf_are_accepted_to_be_flagged_downstream() -> None:
-    batch = pb.MetricBatch(
-        keys=["x"], key_index=[0], steps=[0], values=[float("inf")], time_unix_nano=[1]
-    )
-    assert parse(envelope(metrics=batch).SerializeToString()).metrics.values[0] == float("inf")
+    batch = metrics([(0, 1, {"x": float("inf")})])
+    parsed = parse(envelope(metrics=batch).SerializeToString())
+    assert list(metric_batch.decode(parsed.metrics).values) == [float("inf")]
 
 
 def test_malformed_bytes() -> None:
@@ -79,22 +77,26 @@ def test_missing_payload() -> None:
     assert reason_of(envelope().SerializeToString()) == "empty_payload"
 
 
-def test_metric_columns_must_line_up() -> None:
-    batch = pb.MetricBatch(
-        keys=["loss"], key_index=[0, 0], steps=[1], values=[0.5, 0.4], time_unix_nano=[1, 2]
-    )
+@pytest.mark.parametrize(
+    ("column", "data"),
+    [("values", b"\x00" * 12), ("steps", b"\x00" * 16), ("key_index", b"\x00" * 8),
+     ("row_lengths", b"\x05\x00\x00\x00")],
+)
+def test_metric_columns_must_line_up(column: str, data: bytes) -> None:
+    batch = metrics([(1, 10, {"loss": 0.5})])
+    setattr(batch, column, data)
     assert reason_of(envelope(metrics=batch).SerializeToString()) == "invalid_columns"
 
 
 def test_metric_key_index_in_range() -> None:
-    batch = pb.MetricBatch(
-        keys=["loss"], key_index=[3], steps=[1], values=[0.5], time_unix_nano=[1]
-    )
+    batch = metrics([(1, 10, {"loss": 0.5})])
+    batch.key_index = b"\x03\x00\x00\x00"
     assert reason_of(envelope(metrics=batch).SerializeToString()) == "invalid_columns"
 
 
 def test_empty_metric_key() -> None:
-    batch = pb.MetricBatch(keys=[""], key_index=[0], steps=[1], values=[0.5], time_unix_nano=[1])
+    batch = metrics([(1, 10, {"loss": 0.5})])
+    batch.keys[0] = ""
     assert reason_of(envelope(metrics=batch).SerializeToString()) == "invalid_key"
 
 

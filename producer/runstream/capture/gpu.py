@@ -7,8 +7,8 @@ failed ``nvmlInit``; GPU sampling then stays off.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger("runstream")

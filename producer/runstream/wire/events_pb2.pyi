@@ -429,43 +429,51 @@ Global___RunStarted: _TypeAlias = RunStarted  # noqa: Y015
 
 @_typing.final
 class MetricBatch(_message.Message):
-    """Columnar: point i is (keys[key_index[i]], steps[i], values[i], times[i])."""
+    """Columnar and packed: each column is a little-endian array in a bytes field, so
+    producers and processors convert whole columns at C speed (array, numpy, Arrow)
+    instead of one Python object per point. One row per log() call:
+      row r has row_lengths[r] points sharing steps[r] and time_unix_nano[r];
+      point p is (keys[key_index[p]], values[p]), points in row order.
+    runstream.metric_batch encodes and decodes it.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     SPLIT_FIELD_NUMBER: _builtins.int
     KEYS_FIELD_NUMBER: _builtins.int
-    KEY_INDEX_FIELD_NUMBER: _builtins.int
+    ROW_LENGTHS_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
-    VALUES_FIELD_NUMBER: _builtins.int
     TIME_UNIX_NANO_FIELD_NUMBER: _builtins.int
+    KEY_INDEX_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
     split: _builtins.str
     """"train", "eval", ... ; empty when not given"""
+    row_lengths: _builtins.bytes
+    """uint32 per row"""
+    steps: _builtins.bytes
+    """int64 per row"""
+    time_unix_nano: _builtins.bytes
+    """int64 per row"""
+    key_index: _builtins.bytes
+    """uint32 per point"""
+    values: _builtins.bytes
+    """float64 per point; NaN and +-Inf are kept and flagged downstream"""
     @_builtins.property
     def keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
-    @_builtins.property
-    def key_index(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
-    @_builtins.property
-    def steps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
-    @_builtins.property
-    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
-        """NaN and +-Inf are kept and flagged downstream"""
-
-    @_builtins.property
-    def time_unix_nano(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     def __init__(
         self,
         *,
         split: _builtins.str = ...,
         keys: _abc.Iterable[_builtins.str] | None = ...,
-        key_index: _abc.Iterable[_builtins.int] | None = ...,
-        steps: _abc.Iterable[_builtins.int] | None = ...,
-        values: _abc.Iterable[_builtins.float] | None = ...,
-        time_unix_nano: _abc.Iterable[_builtins.int] | None = ...,
+        row_lengths: _builtins.bytes = ...,
+        steps: _builtins.bytes = ...,
+        time_unix_nano: _builtins.bytes = ...,
+        key_index: _builtins.bytes = ...,
+        values: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_index", b"key_index", "keys", b"keys", "split", b"split", "steps", b"steps", "time_unix_nano", b"time_unix_nano", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_index", b"key_index", "keys", b"keys", "row_lengths", b"row_lengths", "split", b"split", "steps", b"steps", "time_unix_nano", b"time_unix_nano", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
