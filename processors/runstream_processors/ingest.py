@@ -47,8 +47,12 @@ def ingest_spool(
     spool_dir: Path,
     lock_wait: float = 30.0,
     on_progress: Callable[[int], None] | None = None,
+    retention_s: float | None = None,
 ) -> IngestReport:
-    """Write every pending spool record to the store; ``on_progress`` gets bytes consumed."""
+    """Write every pending spool record to the store; ``on_progress`` gets bytes consumed.
+
+    With ``retention_s``, segments fully taken in and older than that are deleted afterwards.
+    """
     report = IngestReport()
     if not spool_dir.exists():
         return report
@@ -59,6 +63,8 @@ def ingest_spool(
         while True:
             batch = reader.read(checkpoint, max_records=5_000, max_bytes=8 * 1024 * 1024)
             if not batch.records and not batch.damage:
+                if retention_s is not None and reader.discard_consumed(checkpoint, retention_s):
+                    checkpoint.save()
                 return report
             _write(sink, batch, report)
             checkpoint.advance(batch.records)

@@ -28,6 +28,8 @@ class Settings:
     s3_access_key: str | None
     s3_secret_key: str | None
     s3_bucket: str
+    spool_retention_s: float = 7 * 24 * 3600.0
+    """Consumed spool segments are kept this long for replays (env: hours)."""
 
     @property
     def spool_dir(self) -> Path:
@@ -59,4 +61,5 @@ def load_settings(root: str | os.PathLike[str] | None = None) -> Settings:
         s3_access_key=env.get("RUNSTREAM_S3_ACCESS_KEY") or None,
         s3_secret_key=env.get("RUNSTREAM_S3_SECRET_KEY") or None,
         s3_bucket=env.get("RUNSTREAM_S3_BUCKET", "runstream-artifacts"),
+        spool_retention_s=float(env.get("RUNSTREAM_SPOOL_RETENTION_HOURS", "168")) * 3600.0,
     )

@@ -157,6 +157,24 @@ class SpoolReader:
             total += max(path.stat().st_size - done, 0)
         return total
 
+    def discard_consumed(self, checkpoint: Checkpoint, older_than_s: float) -> list[str]:
+        """Delete segments the consumer has fully taken whose writer is gone and that are old.
+
+        Kept for ``older_than_s`` after their last write, so a recent spool can still be
+        replayed (harmlessly) into a rebuilt store. Returns the names deleted.
+        """
+        deleted = []
+        cutoff = time.time() - older_than_s
+        for path in self.segments():
+            stat = path.stat()
+            offset = checkpoint.offsets.get(path.name, 0)
+            consumed = offset == -1 or offset >= stat.st_size
+            if consumed and stat.st_mtime < cutoff and not _is_locked(path):
+                path.unlink(missing_ok=True)
+                checkpoint.offsets.pop(path.name, None)
+                deleted.append(path.name)
+        return deleted
+
     def _read_segment(self, path: Path, start: int, budget: _Budget, result: ReadResult) -> None:
         writer_alive = _is_locked(path)
         with open(path, "rb") as segment:

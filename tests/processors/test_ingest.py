@@ -15,6 +15,7 @@ from runstream.settings import Settings
 from runstream.spool import SpoolWriter
 from runstream.wire import events_pb2 as pb
 from runstream_processors.errors import StoreBusyError
+from runstream_processors.ingest import ingest_spool
 from runstream_processors.store.connection import open_store
 from runstream_processors.store.lock import StoreLock
 from support.runs import make_run, scalar, snapshot, store
@@ -139,3 +140,14 @@ def test_a_second_owner_waits_then_gets_a_clear_error(runstream_dir: Settings) -
             open_store(runstream_dir, "tests", lock_wait=0.3),
         ):
             pass
+
+
+def test_consumed_segments_are_deleted_after_the_retention_window(runstream_dir: Settings) -> None:
+    make_run("alpha", lr=0.1)
+    spool = runstream_dir.local_spool_dir
+    with open_store(runstream_dir, "tests") as client:
+        ingest_spool(client, spool, retention_s=3600)
+        assert len(list(spool.glob("*.seg"))) == 1, "recent segments are kept for replays"
+        ingest_spool(client, spool, retention_s=0)
+        assert list(spool.glob("*.seg")) == []
+        assert scalar(client, "SELECT count() FROM runstream.metrics") == 102

@@ -38,8 +38,9 @@ def store_for_query(settings: Settings, purpose: str, ingest: bool = True) -> It
 
 def take_in_spool(client: Any, settings: Settings) -> IngestReport:
     pending = pending_bytes(settings.local_spool_dir)
+    retention = settings.spool_retention_s
     if pending < _PROGRESS_ABOVE_BYTES:
-        return ingest_spool(client, settings.local_spool_dir)
+        return ingest_spool(client, settings.local_spool_dir, retention_s=retention)
     with Progress(
         TextColumn("taking in the spool"),
         BarColumn(),
@@ -50,5 +51,8 @@ def take_in_spool(client: Any, settings: Settings) -> IngestReport:
     ) as progress:
         task = progress.add_task("ingest", total=pending)
         return ingest_spool(
-            client, settings.local_spool_dir, on_progress=lambda done: progress.advance(task, done)
+            client,
+            settings.local_spool_dir,
+            on_progress=lambda done: progress.advance(task, done),
+            retention_s=retention,
         )
