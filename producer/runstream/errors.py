@@ -7,7 +7,13 @@
     │   └── InvalidConfigError
     ├── RunStateError (also RuntimeError)     no run, logging after finish(), two runs at once
     ├── MissingExtraError (also ImportError)  an optional dependency is not installed
-    └── SpoolError (also OSError)             the local spool could not be read or written
+    ├── SpoolError (also OSError)             the local spool could not be read or written
+    └── ObjectStoreError (also OSError)       the S3 object store failed or refused a request
+        ├── ArtifactMissingError              the object (or its bucket) does not exist
+        └── ArtifactIntegrityError            bytes do not match the recorded SHA-256 or size
+
+The object-store errors are defined in ``runstream.artifacts.s3`` (and exported from
+``runstream.artifacts``), next to the code that raises them.
 
 Input errors are raised after everything valid in the same call was recorded,
 so a bad value never costs the good ones.

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import _active
+from .artifacts import ArtifactSink, open_artifact_sink
 from .capture.environment import capture_environment
 from .capture.git import GitState, capture_git
 from .capture.seeds import determinism_settings, seed_everything
@@ -17,7 +18,6 @@ from .config import ParamValue, flatten_config, to_params
 from .envelopes import EnvelopeFactory, new_id
 from .errors import InvalidInputError
 from .limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, project_problem
-from .object_store import ArtifactSink, open_artifact_sink
 from .recorder import Recorder, RecorderOptions
 from .run import Run
 from .settings import Settings, load_settings

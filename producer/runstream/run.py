@@ -13,11 +13,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from .artifacts import ArtifactSink
 from .config import ParamValue
 from .envelopes import EnvelopeFactory
 from .errors import InvalidInputError, RunStateError
 from .limits import key_problem
-from .object_store import ArtifactSink
 from .recorder import Recorder
 from .samples import sample_batches
 from .settings import Settings

@@ -18,22 +18,19 @@ from typing import Any
 import pytest
 import runstream
 from real_services import S3Endpoint
-from runstream.artifacts import LocalArtifactStore
-from runstream.object_store import (
+from runstream.artifacts import (
     NOT_UPLOADED,
-    PART_BYTES,
     ArtifactIntegrityError,
+    LocalArtifactStore,
     ObjectStore,
     PendingUploads,
     S3Config,
-    _HashingReader,
-    expected_etag,
     object_key,
     parse_s3_uri,
-    part_size_for,
     s3_uri,
     upload_pending,
 )
+from runstream.artifacts.s3 import PART_BYTES, _HashingReader, expected_etag, part_size_for
 from runstream.settings import Settings, load_settings
 
 MIB = 1024 * 1024

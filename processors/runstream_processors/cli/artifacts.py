@@ -20,10 +20,11 @@ from urllib.parse import unquote, urlsplit
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from runstream.artifacts import CHUNK_BYTES, LocalArtifactStore
-from runstream.object_store import (
+from runstream.artifacts import (
+    CHUNK_BYTES,
     ArtifactIntegrityError,
     ArtifactMissingError,
+    LocalArtifactStore,
     ObjectStore,
     ObjectStoreError,
     S3Config,

@@ -20,7 +20,7 @@ import pytest
 import runstream
 from click.testing import CliRunner, Result
 from real_services import S3Endpoint
-from runstream.object_store import ArtifactIntegrityError, object_key
+from runstream.artifacts import ArtifactIntegrityError, object_key
 from runstream.settings import Settings, load_settings
 from runstream_processors.cli.artifacts import write_verified
 from runstream_processors.cli.main import cli
@@ -173,8 +173,7 @@ def test_corrupted_object_is_refused(team: Settings, tmp_path: Path, bucket: Any
 def test_pending_upload_is_served_locally_then_uploaded(
     team: Settings, tmp_path: Path, bucket: Any
 ) -> None:
-    from runstream.artifacts import LocalArtifactStore
-    from runstream.object_store import PendingUploads
+    from runstream.artifacts import LocalArtifactStore, PendingUploads
 
     source = random_file(tmp_path / "late.bin", 1 * MIB)
     digest = log_file("late-run", source)

@@ -1,19 +1,4 @@
-"""Artifacts in an S3-compatible object store (team mode), behind the local content-addressed store.
-
-Two stages, like events (spool first, then Kafka), because ``log_artifact`` must stay quick
-and must never lose a file:
-
-1. ``log_artifact`` copies the file into the local CAS and hashes the copy (what it did in
-   embedded mode already). That copy is durable and frozen; a marker file under
-   ``<artifacts>/uploads/`` records that it still has to reach the bucket.
-2. A background thread uploads it to ``s3://<bucket>/sha256/<hex>``, checks it, and removes
-   the marker. Content addressing makes the final address known before the upload, so the
-   pointer event goes out at once with the ``s3://`` uri and never needs correcting.
-
-Uploading in the training thread would stall a step for as long as the network takes (a 5 GB
-checkpoint is minutes over a WAN); the CAS copy costs a local disk copy, which freezing the
-content needs anyway. A failed upload keeps the marker: ``finish()`` reports it, and
-:func:`upload_pending` (``runstream artifacts upload``, ``runstream sync``) ships it later.
+"""One bucket on an S3-compatible server: team mode's second stage (see the package docstring).
 
 Integrity: every request body is checked by the server (signed ``x-amz-content-sha256`` over
 HTTP, ``Content-MD5`` over HTTPS); the bytes sent are hashed on the way out and must match the
@@ -26,30 +11,23 @@ Only plain S3 calls are used, so any S3 server works.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import os
-import queue
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from .artifacts import CHUNK_BYTES, LocalArtifactStore, StoredArtifact
-from .errors import MissingExtraError, RunstreamError
-from .settings import Settings
-
-logger = logging.getLogger("runstream")
+from ..errors import MissingExtraError, RunstreamError
+from ..settings import Settings
+from .local import CHUNK_BYTES
 
 PART_BYTES = 32 * 1024 * 1024
 """Multipart part size; files up to this size go in one PUT. ~3 parts in flight bound memory."""
 PARALLEL_PARTS = 2
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 SHA256_METADATA = "sha256"  # stored as x-amz-meta-sha256
-UPLOAD_ATTEMPTS = 3
-NOT_UPLOADED = "artifacts not uploaded to S3 (kept locally; `runstream artifacts upload` retries)"
 
 
 class ObjectStoreError(RunstreamError, OSError):
@@ -313,231 +291,3 @@ def _minio_client(config: S3Config) -> Any:
         secure=parts.scheme == "https",
         http_client=http,
     )
-
-
-# -- the upload queue --------------------------------------------------------------------
-
-
-@dataclass
-class UploadReport:
-    """What an upload pass did; ``failed`` maps digest → last error."""
-
-    uploaded: int = 0
-    already_there: int = 0
-    failed: dict[str, str] = field(default_factory=dict)
-    pending: int = 0
-    """Still queued when the caller stopped waiting (their markers remain)."""
-
-    @property
-    def not_uploaded(self) -> int:
-        return len(self.failed) + self.pending
-
-
-class PendingUploads:
-    """Marker files ``<artifacts>/uploads/<sha256>`` naming the target bucket; survive crashes."""
-
-    def __init__(self, artifacts_root: Path) -> None:
-        self.directory = artifacts_root / "uploads"
-
-    def add(self, sha256: str, bucket: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        staged = self.directory / f".{sha256}.{os.getpid()}.{threading.get_ident()}"
-        staged.write_text(bucket)
-        os.replace(staged, self.directory / sha256)
-
-    def remove(self, sha256: str) -> None:
-        (self.directory / sha256).unlink(missing_ok=True)
-
-    def items(self) -> list[tuple[str, str]]:
-        """(digest, bucket) of every pending upload."""
-        if not self.directory.is_dir():
-            return []
-        return [
-            (path.name, path.read_text().strip())
-            for path in sorted(self.directory.iterdir())
-            if len(path.name) == 64 and not path.name.startswith(".")
-        ]
-
-
-def upload_one(
-    local: LocalArtifactStore, store: ObjectStore, pending: PendingUploads, sha256: str
-) -> bool:
-    """Upload one CAS file and clear its marker; True if it uploaded, False if already there."""
-    path = local.path_for(sha256)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError as exc:
-        raise ObjectStoreError(
-            f"artifact {sha256} is no longer in the local store {local.root}"
-        ) from exc
-    uploaded = store.upload(path, sha256, size)
-    pending.remove(sha256)
-    return uploaded
-
-
-def upload_pending(settings: Settings) -> UploadReport:
-    """Ship every pending upload of this machine's local store now (``runstream sync``)."""
-    config = S3Config.from_settings(settings)
-    pending = PendingUploads(settings.artifacts_dir)
-    report = UploadReport()
-    items = pending.items()
-    if not items:
-        return report
-    if config is None:
-        report.failed = {sha: "RUNSTREAM_S3_ENDPOINT is not set" for sha, _ in items}
-        return report
-    store, local = ObjectStore.connect(config), LocalArtifactStore(settings.artifacts_dir)
-    for sha256, bucket in items:
-        try:
-            if upload_one(local, store.with_bucket(bucket or config.bucket), pending, sha256):
-                report.uploaded += 1
-            else:
-                report.already_there += 1
-        except ObjectStoreError as exc:
-            report.failed[sha256] = str(exc)
-    return report
-
-
-class BackgroundUploader:
-    """One daemon thread uploading queued digests, with a few retries; see the module docstring."""
-
-    def __init__(
-        self,
-        local: LocalArtifactStore,
-        store: ObjectStore,
-        retry_delays: tuple[float, ...] = (1.0, 4.0),
-    ) -> None:
-        self._local = local
-        self._store = store
-        self._pending = PendingUploads(local.root)
-        self._retry_delays = retry_delays[: UPLOAD_ATTEMPTS - 1]
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._report = UploadReport()
-        self._outstanding: set[str] = set()
-        self._give_up = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def submit(self, sha256: str) -> None:
-        """Record the upload durably (marker), then queue it; returns at once."""
-        self._pending.add(sha256, self._store.bucket)
-        with self._lock:
-            self._outstanding.add(sha256)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="runstream-artifact-upload", daemon=True
-                )
-                self._thread.start()
-        self._queue.put(sha256)
-
-    def close(self, timeout: float) -> UploadReport:
-        """Wait up to ``timeout`` s for queued uploads; the rest stay pending (markers kept)."""
-        with self._lock:
-            thread = self._thread
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout)
-            if thread.is_alive():
-                self._give_up.set()
-        with self._lock:
-            return replace(
-                self._report, failed=dict(self._report.failed), pending=len(self._outstanding)
-            )
-
-    def _loop(self) -> None:
-        while (sha256 := self._queue.get()) is not None and not self._give_up.is_set():
-            self._upload_with_retries(sha256)
-
-    def _upload_with_retries(self, sha256: str) -> None:
-        for delay in (*self._retry_delays, None):
-            try:
-                uploaded = upload_one(self._local, self._store, self._pending, sha256)
-            except ArtifactIntegrityError as exc:  # retrying cannot help
-                return self._done(sha256, exc)
-            except ObjectStoreError as exc:
-                if delay is None or self._give_up.wait(delay):
-                    return self._done(sha256, exc)
-            else:
-                return self._done(sha256, None, uploaded)
-
-    def _done(self, sha256: str, error: Exception | None, uploaded: bool = False) -> None:
-        with self._lock:
-            self._outstanding.discard(sha256)
-            if error is not None:
-                self._report.failed[sha256] = str(error)
-            elif uploaded:
-                self._report.uploaded += 1
-            else:
-                self._report.already_there += 1
-        if error is not None:
-            logger.warning(
-                "runstream: artifact %s not uploaded, kept in %s: %s",
-                sha256[:12],
-                self._local.root,
-                error,
-            )
-
-
-# -- what a run writes artifacts through -------------------------------------------------
-
-
-class ArtifactSink(Protocol):
-    """What ``Run`` and ``init`` store artifacts through (embedded or team mode)."""
-
-    def put(self, source: Path) -> StoredArtifact: ...
-
-    def put_bytes(self, data: bytes) -> StoredArtifact: ...
-
-    def close(self, timeout: float) -> dict[str, int]:
-        """Finish pending work; returns reasons → counts of what is not where it should be."""
-        ...
-
-
-class LocalArtifacts:
-    """Embedded mode: the local CAS is the final home; ``file://`` uris."""
-
-    def __init__(self, local: LocalArtifactStore) -> None:
-        self.local = local
-
-    def put(self, source: Path) -> StoredArtifact:
-        return self.local.put(source)
-
-    def put_bytes(self, data: bytes) -> StoredArtifact:
-        return self.local.put_bytes(data)
-
-    def close(self, timeout: float) -> dict[str, int]:
-        return {}
-
-
-class UploadingArtifacts:
-    """Team mode: the local CAS first (durable, quick), then the bucket in the background."""
-
-    def __init__(self, local: LocalArtifactStore, store: ObjectStore) -> None:
-        self.local = local
-        self.bucket = store.bucket
-        self.uploader = BackgroundUploader(local, store)
-        self.report: UploadReport | None = None
-
-    def put(self, source: Path) -> StoredArtifact:
-        return self._ship(self.local.put(source))
-
-    def put_bytes(self, data: bytes) -> StoredArtifact:
-        return self._ship(self.local.put_bytes(data))
-
-    def close(self, timeout: float) -> dict[str, int]:
-        self.report = self.uploader.close(timeout)
-        missing = self.report.not_uploaded
-        return {NOT_UPLOADED: missing} if missing else {}
-
-    def _ship(self, stored: StoredArtifact) -> StoredArtifact:
-        self.uploader.submit(stored.sha256)
-        return replace(stored, uri=s3_uri(self.bucket, stored.sha256))
-
-
-def open_artifact_sink(settings: Settings) -> ArtifactSink:
-    """Team mode when ``RUNSTREAM_S3_ENDPOINT`` is set (needs the ``s3`` extra), else local."""
-    local = LocalArtifactStore(settings.artifacts_dir)
-    config = S3Config.from_settings(settings)
-    if config is None:
-        return LocalArtifacts(local)
-    return UploadingArtifacts(local, ObjectStore.connect(config))
