@@ -68,6 +68,8 @@ class _Encoded:
     points: int
     nonfinite: list[Mapping[str, float]]
     """The logged dicts that hold NaN or Inf (rare; counted by the recorder thread)."""
+    rejected: int = 0
+    """Values no float64 can hold (huge ints): left out and reported, never fatal."""
 
 
 def _take_all(queue: collections.deque[T]) -> list[T]:
@@ -87,14 +89,36 @@ def _encode(split: str, rows: list[MetricEntry]) -> _Encoded:
     per_batch = max(1, MAX_POINTS_PER_BATCH // max(map(len, values)))
     batches: list[pb.MetricBatch] = []
     nonfinite: list[Mapping[str, float]] = []
-    points = 0
+    points = rejected = 0
     for start in range(0, len(rows), per_batch):
-        batch, column = metric_batch.encode(split, rows[start : start + per_batch])
+        chunk = rows[start : start + per_batch]
+        try:
+            batch, column = metric_batch.encode(split, chunk)
+        except (OverflowError, TypeError, ValueError):  # e.g. an int beyond float64's range
+            chunk, dropped = _storable(chunk)
+            rejected += dropped
+            batch, column = metric_batch.encode(split, chunk)
         if not math.isfinite(sum(column)):  # NaN and Inf propagate: one C-level pass
             nonfinite.extend(v for v in values[start : start + per_batch] if not _finite(v))
         points += len(column)
         batches.append(batch)
-    return _Encoded(batches, points, nonfinite)
+    return _Encoded(batches, points, nonfinite, rejected)
+
+
+def _storable(rows: list[MetricEntry]) -> tuple[list[MetricEntry], int]:
+    """The rows with every value a float64 can hold; and how many values were left out."""
+    kept: list[MetricEntry] = []
+    dropped = 0
+    for step, time_ns, values in rows:
+        clean = {}
+        for key, value in values.items():
+            try:
+                clean[key] = float(value)
+            except (OverflowError, TypeError, ValueError):
+                dropped += 1
+        if clean:
+            kept.append((step, time_ns, clean))
+    return kept, dropped
 
 
 def _points(rows: list[MetricEntry]) -> int:
@@ -207,8 +231,12 @@ class Recorder:
         while not self._stopping.is_set():
             self._wake.wait(self._options.flush_interval)
             self._wake.clear()
-            self._periodic()
-            self._drain()
+            try:
+                self._periodic()
+                self._drain()
+            except Exception:  # the recorder must outlive any bug: its death would lose data
+                logger.exception("runstream: the recorder failed a cycle; it keeps going")
+                self.counters.not_recorded["recorder errors"] += 1
 
     def _periodic(self) -> None:
         now = time.monotonic()
@@ -262,6 +290,10 @@ class Recorder:
         batches = []
         for item in encoded:
             self.counters.points_queued += item.points
+            if item.rejected:
+                self.counters.not_recorded["metric values outside the float64 range"] += (
+                    item.rejected
+                )
             for entry in item.nonfinite:
                 self._count_nonfinite(entry)
             batches.extend(item.batches)

@@ -22,7 +22,7 @@ from .recorder import Recorder
 from .samples import sample_batches
 from .settings import Settings
 from .summary import Summary
-from .values import raise_problems, split_metrics
+from .values import MAX_STEP, MIN_STEP, checked_step, raise_problems, split_metrics
 from .wire import events_pb2 as pb
 
 logger = logging.getLogger("runstream")
@@ -97,6 +97,10 @@ class Run:
             raise RunStateError(f"run {self.name!r} is finished; start a new run to log more")
         if step is None:
             step = self._step
+        elif type(step) is not int or not MIN_STEP <= step <= MAX_STEP:
+            step = checked_step(step)
+        if type(split) is not str:
+            raise InvalidInputError(f"split must be a string like 'train' or 'eval', got {split!r}")
         self._step = step + 1
         known = self._known_keys
         for key, value in metrics.items():
@@ -107,8 +111,6 @@ class Run:
         self._recorder.add_metrics(split, step, dict(metrics))
 
     def _log_slow(self, metrics: Mapping[str, object], step: int, split: str) -> None:
-        if not isinstance(split, str):
-            raise InvalidInputError(f"split must be a string like 'train' or 'eval', got {split!r}")
         clean, problems = split_metrics(metrics, self._known_keys)
         if clean:
             self._recorder.add_metrics(split, step, clean)

@@ -7,23 +7,47 @@ numpy scalars and 0-d tensors or says exactly what is wrong.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 
-from .errors import InvalidKeyError, InvalidValueError
+from .errors import InvalidInputError, InvalidKeyError, InvalidValueError
 from .limits import key_problem
+
+MIN_STEP, MAX_STEP = -(2**63), 2**63 - 2
+_MAX_FLOAT = 1.7976931348623157e308
+
+
+def checked_step(step: object) -> int:
+    """``step`` as an int64 (numpy integers welcome), or InvalidInputError saying why not."""
+    try:
+        value = operator.index(step)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidInputError(
+            f"step must be an integer, got {type(step).__name__} {step!r}"
+        ) from None
+    if not MIN_STEP <= value <= MAX_STEP:
+        raise InvalidInputError(f"step {value} is outside the 64-bit integer range")
+    return value
 
 
 def coerce_metric(key: str, value: object) -> float:
     """A float for ``value``, or InvalidValueError naming the key and the type."""
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, int | float):
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        if abs(value) > _MAX_FLOAT:
+            digits = len(str(abs(value)))
+            raise InvalidValueError(
+                f"metric {key!r}: a {digits}-digit integer is too large for a float64"
+            )
         return float(value)
     item = getattr(value, "item", None)  # numpy scalars, 0-d numpy arrays and torch tensors
     if callable(item) and getattr(value, "ndim", 0) == 0 and getattr(value, "size", 1) in (1, None):
         scalar = item()
         if isinstance(scalar, int | float) and not isinstance(scalar, complex):
-            return float(scalar)
+            return coerce_metric(key, scalar)
     shape = getattr(value, "shape", None)
     detail = f" with shape {tuple(shape)}" if shape is not None else ""
     raise InvalidValueError(

@@ -1,0 +1,445 @@
+"""Ship spooled envelopes to Kafka, remembering how far the broker has acknowledged.
+
+Why the spool sits in front of Kafka (DESIGN, "Spool first"): kafka-python buffers
+without a memory bound, and an idempotent producer whose batches expired during an
+outage never sends again. So the shipper never trusts the producer's buffer:
+
+* it reads records past the *sent* position in bounded chunks and keeps at most
+  ``max_in_flight_bytes`` unacknowledged (memory stays bounded, whatever the outage);
+* records are produced in spool order, key = run id, so a run's events keep their
+  order in its partition (idempotence keeps retries in order too);
+* the *acknowledged* position advances only over the unbroken prefix of records the
+  broker acknowledged, and is saved in the checkpoint ``kafka`` of the spool;
+* on any failure (timeout, broker gone, a batch expired) the producer is closed and
+  recreated and everything after the acknowledged position is sent again: replays
+  are harmless because the store dedupes by ``event_id``.
+
+The producer is built by the thread that runs the shipper, never by the training
+thread: building one while the broker is down blocks for its bootstrap timeout.
+"""
+
+from __future__ import annotations
+
+import collections
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import MissingExtraError
+from .spool import MAGIC, Checkpoint, ReadResult, SegmentDamage, SpoolReader, SpoolRecord
+from .wire import events_pb2 as pb
+
+logger = logging.getLogger("runstream")
+
+CONSUMER = "kafka"
+_FRAME_BYTES = 8  # <u32 length><u32 crc32> in front of every spool record
+
+
+@dataclass(frozen=True)
+class ShipperOptions:
+    """Producer tuning; the defaults suit metric batches of up to a few hundred KiB."""
+
+    compression: str | None = "gzip"
+    """``gzip`` or None: lz4/zstd need packages the processors' consumer lacks."""
+    linger_ms: int = 20
+    batch_bytes: int = 512 * 1024
+    max_in_flight_bytes: int = 16 * 1024 * 1024
+    """Bytes sent but not yet acknowledged; the bound on what the shipper holds."""
+    read_bytes: int = 4 * 1024 * 1024
+    read_records: int = 5_000
+    delivery_timeout_s: float = 30.0
+    """How long a record may wait for its acknowledgement before the producer is rebuilt."""
+    connect_timeout_s: float = 5.0
+    checkpoint_interval_s: float = 0.2
+    retry_backoff_max_s: float = 5.0
+
+    @classmethod
+    def from_env(cls) -> ShipperOptions:
+        """``RUNSTREAM_KAFKA_COMPRESSION``: ``gzip`` (default) or ``none``."""
+        compression = os.environ.get("RUNSTREAM_KAFKA_COMPRESSION", "gzip").strip().lower()
+        return cls(compression=None if compression in ("", "none") else compression)
+
+    def producer_config(self, bootstrap: str) -> dict[str, Any]:
+        request_timeout_ms = int(min(self.delivery_timeout_s / 2, 10.0) * 1000)
+        return {
+            "bootstrap_servers": bootstrap.split(","),
+            "client_id": "runstream-shipper",
+            "enable_idempotence": True,
+            "acks": "all",
+            "compression_type": self.compression,
+            "linger_ms": self.linger_ms,
+            "batch_size": self.batch_bytes,
+            "delivery_timeout_ms": int(self.delivery_timeout_s * 1000),
+            "request_timeout_ms": request_timeout_ms,
+            "max_block_ms": int(self.connect_timeout_s * 1000),
+            "bootstrap_timeout_ms": int(self.connect_timeout_s * 1000),
+            "reconnect_backoff_max_ms": 1000,
+            "allow_auto_create_topics": False,
+        }
+
+
+@dataclass
+class ShipperCounters:
+    shipped: int = 0
+    """Records acknowledged by the broker."""
+    shipped_bytes: int = 0
+    """Spool bytes (frames included) acknowledged, for progress bars."""
+    too_large: int = 0
+    """Records Kafka refused as too large; they stay in the spool only."""
+    damaged_segments: set[str] = field(default_factory=set)
+    resets: int = 0
+
+
+class SharedCheckpoint:
+    """The ``kafka`` checkpoint, shared by every shipper of one spool directory.
+
+    Each training process ships its own segments and ``runstream sync`` ships the
+    leftovers, all into one file. A save therefore merges under a lock with what is
+    on disk: offsets only grow (``-1``, a segment given up, wins), so the merge is
+    a plain maximum and no process can undo another's progress.
+    """
+
+    def __init__(self, spool_dir: Path) -> None:
+        self.checkpoint = Checkpoint.load(spool_dir, CONSUMER)
+        self._lock_path = self.checkpoint.path.with_name(f"{CONSUMER}.json.lock")
+
+    @property
+    def offsets(self) -> dict[str, int]:
+        return self.checkpoint.offsets
+
+    def save(self) -> None:
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            on_disk = Checkpoint.load(self.checkpoint.path.parent.parent, CONSUMER)
+            for name, offset in on_disk.offsets.items():
+                self.offsets[name] = _merged(self.offsets.get(name, 0), offset)
+            self.checkpoint.save()
+
+
+def _merged(mine: int, theirs: int) -> int:
+    return -1 if -1 in (mine, theirs) else max(mine, theirs)
+
+
+class FilteredReader(SpoolReader):
+    """A spool reader that sees only the segments ``selects`` accepts (by file name)."""
+
+    def __init__(self, directory: Path, selects: Callable[[Path], bool]) -> None:
+        super().__init__(directory)
+        self._selects = selects
+
+    def segments(self) -> list[Path]:
+        return [path for path in super().segments() if self._selects(path)]
+
+
+@dataclass
+class _InFlight:
+    """A record sent (or skipped), or the damage that ends a segment, in spool order."""
+
+    sent_at: float
+    record: SpoolRecord | None = None
+    future: Any | None = None
+    """A kafka-python FutureRecordMetadata; None for a record skipped as too large."""
+    damage: SegmentDamage | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.record.payload) if self.record is not None else 0
+
+
+class Shipper:
+    """Produces the selected spool segments to Kafka; drive it with :meth:`step`.
+
+    Not thread-safe: one thread calls ``step``; ``wake`` may be set from anywhere.
+    """
+
+    def __init__(
+        self,
+        spool_dir: Path,
+        bootstrap: str,
+        topic: str,
+        selects: Callable[[Path], bool],
+        options: ShipperOptions,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.counters = ShipperCounters()
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._options = options
+        self._wake = wake
+        self._reader = FilteredReader(spool_dir, selects)
+        self._acked = SharedCheckpoint(spool_dir)
+        self._sent = self._copy_of_acked()
+        self._in_flight: collections.deque[_InFlight] = collections.deque()
+        self._in_flight_bytes = 0
+        self._producer: Any = None
+        self._retry_at = 0.0
+        self._backoff = 0.0
+        self._dirty_since: float | None = None
+        self._exhausted = False
+        self._unreachable_logged = False
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight and the last read found nothing new."""
+        return self._exhausted and not self._in_flight
+
+    def pending_bytes(self) -> int:
+        """Spool bytes (frames included) of the selected segments not yet acknowledged."""
+        total = 0
+        for path in self._reader.segments():
+            done = self._acked.offsets.get(path.name, 0)
+            if done >= 0:
+                total += max(path.stat().st_size - max(done, len(MAGIC)), 0)
+        return total
+
+    def step(self) -> bool:
+        """Send what fits, collect acknowledgements; returns whether anything moved."""
+        if self._producer is None and not self._connect():
+            return False
+        try:
+            moved = self._fill()
+            moved = self._collect() or moved
+        except Exception as exc:  # broker, network or spool: resend from the acked position
+            self._reset(f"{type(exc).__name__}: {exc}")
+            return False
+        self._save_if_due()
+        return moved
+
+    def flush_checkpoint(self) -> None:
+        if self._dirty_since is not None:
+            self._acked.save()
+            self._dirty_since = None
+
+    def close(self, timeout: float = 0.0) -> None:
+        """Close the producer (records it still holds stay in the spool) and save progress."""
+        self.flush_checkpoint()
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            try:
+                producer.close(timeout=timeout)
+            except Exception:  # closing a broken producer must not hide the report
+                logger.debug("runstream: closing the Kafka producer failed", exc_info=True)
+
+    # -- sending ---------------------------------------------------------------------
+
+    def _connect(self) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        try:
+            from kafka import KafkaProducer
+        except ImportError as exc:
+            raise MissingExtraError("kafka-python", "kafka") from exc
+        try:
+            self._producer = KafkaProducer(**self._options.producer_config(self._bootstrap))
+        except Exception as exc:
+            self._schedule_retry(f"cannot connect: {exc}")
+            return False
+        if self._unreachable_logged:
+            logger.warning("runstream: Kafka at %s is reachable again; shipping the spool",
+                           self._bootstrap)
+            self._unreachable_logged = False
+        self._backoff = 0.0
+        return True
+
+    def _fill(self) -> bool:
+        sent_any = False
+        self._exhausted = False
+        while self._in_flight_bytes < self._options.max_in_flight_bytes:
+            batch = self._reader.read(self._sent, self._options.read_records,
+                                      self._options.read_bytes)
+            if not batch.records and not batch.damage:
+                self._exhausted = True
+                break
+            self._send_all(batch)
+            sent_any = True
+        return sent_any
+
+    def _send_all(self, batch: ReadResult) -> None:
+        from kafka.errors import MessageSizeTooLargeError
+
+        now = time.monotonic()
+        for record in batch.records:
+            try:
+                future = self._producer.send(self._topic, key=run_key(record.payload),
+                                             value=record.payload)
+            except MessageSizeTooLargeError:
+                self.counters.too_large += 1
+                logger.warning("runstream: a %d-byte event is too large for Kafka; it stays in "
+                               "the spool only", len(record.payload))
+                future = None
+            else:
+                future.add_both(self._on_done)
+            self._in_flight.append(_InFlight(now, record, future))
+            self._in_flight_bytes += len(record.payload)
+            self._sent.advance([record])
+        for damage in batch.damage:
+            self._note_damage(damage)
+            self._in_flight.append(_InFlight(now, damage=damage))
+        self._sent.skip(batch.damage)
+
+    def _on_done(self, _: object) -> None:
+        """Called by the producer's I/O thread: wake the shipping thread."""
+        self._wake()
+
+    def _note_damage(self, damage: SegmentDamage) -> None:
+        """Past damage a segment is unreadable: the rest of it is given up, loudly, once."""
+        if damage.segment not in self.counters.damaged_segments:
+            logger.error("runstream: spool segment %s is damaged at byte %d (%s); the rest of "
+                         "it cannot be shipped", damage.segment, damage.offset, damage.reason)
+            self.counters.damaged_segments.add(damage.segment)
+
+    # -- acknowledgements ------------------------------------------------------------
+
+    def _collect(self) -> bool:
+        moved = False
+        now = time.monotonic()
+        while self._in_flight:
+            head = self._in_flight[0]
+            if head.future is not None and not head.future.is_done:
+                if now - head.sent_at > self._options.delivery_timeout_s + 5.0:
+                    raise TimeoutError("no acknowledgement within the delivery timeout")
+                break
+            if head.future is not None and head.future.failed():
+                raise _DeliveryFailed(head.future.exception)
+            self._in_flight.popleft()
+            self._acknowledge(head)
+            moved = True
+        return moved
+
+    def _acknowledge(self, item: _InFlight) -> None:
+        self._in_flight_bytes -= item.size
+        if item.damage is not None:
+            self._acked.checkpoint.skip([item.damage])
+        if item.record is not None:
+            self._acked.checkpoint.advance([item.record])
+        if item.future is not None:
+            self.counters.shipped += 1
+            self.counters.shipped_bytes += item.size + _FRAME_BYTES
+        if self._dirty_since is None:
+            self._dirty_since = time.monotonic()
+
+    def _save_if_due(self) -> None:
+        if self._dirty_since is None:
+            return
+        if not self._in_flight or time.monotonic() - self._dirty_since >= (
+            self._options.checkpoint_interval_s
+        ):
+            self.flush_checkpoint()
+
+    # -- failures --------------------------------------------------------------------
+
+    def _reset(self, reason: str) -> None:
+        """Drop the producer and everything unacknowledged; resend from the acked position."""
+        self.counters.resets += 1
+        self.close(timeout=0.0)
+        self._in_flight.clear()
+        self._in_flight_bytes = 0
+        self._sent = self._copy_of_acked()
+        self._schedule_retry(reason)
+
+    def _schedule_retry(self, reason: str) -> None:
+        self._backoff = min(max(self._backoff * 2, 0.25), self._options.retry_backoff_max_s)
+        self._retry_at = time.monotonic() + self._backoff
+        if not self._unreachable_logged:
+            logger.warning("runstream: shipping to Kafka at %s failed (%s); events are kept in "
+                           "the spool and sent when it answers", self._bootstrap, reason)
+            self._unreachable_logged = True
+
+    def _copy_of_acked(self) -> Checkpoint:
+        acked = self._acked.checkpoint
+        return Checkpoint(acked.path, dict(acked.offsets))
+
+
+class _DeliveryFailed(Exception):
+    def __init__(self, cause: object) -> None:
+        super().__init__(f"delivery failed: {cause}")
+
+
+def run_key(payload: bytes) -> bytes | None:
+    """The partition key: the envelope's run id (None when the bytes do not parse)."""
+    try:
+        run_id = pb.Envelope.FromString(payload).run_id
+    except Exception:  # a record the processors will dead-letter; any partition will do
+        return None
+    return run_id.encode() if run_id else None
+
+
+def segment_in_use(path: Path) -> bool:
+    """True while a live writer holds the segment open (it keeps an exclusive flock)."""
+    with open(path, "rb") as probe:
+        try:
+            fcntl.flock(probe.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(probe.fileno(), fcntl.LOCK_UN)
+        return False
+
+
+def written_by_this_process(since_ns: int) -> Callable[[Path], bool]:
+    """Selects the segments this process created after ``since_ns``.
+
+    Segment names are ``<time_ns>-<pid>-<random>.seg`` (see spool.py); the time bound
+    keeps a recycled pid from adopting a dead process's segments.
+    """
+    pid, floor = str(os.getpid()), f"{since_ns:020d}"
+
+    def selects(path: Path) -> bool:
+        parts = path.name.split("-")
+        return len(parts) >= 3 and parts[1] == pid and parts[0] >= floor
+
+    return selects
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    shipped: int
+    pending_bytes: int
+    """Spool bytes still unacknowledged when the time was up (0: all shipped)."""
+    too_large: int
+    damaged_segments: int
+
+
+def ship_leftovers(
+    spool_dir: Path,
+    bootstrap: str,
+    topic: str,
+    timeout: float,
+    options: ShipperOptions,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SyncReport:
+    """Ship the segments no live process is writing (dead or finished runs' leftovers).
+
+    A segment still held by its writer is that process's own shipper's job. Shipping
+    a segment a live shipper is also sending only duplicates events in Kafka, which
+    the store ignores; the shared checkpoint keeps the furthest position of both.
+    ``on_progress(done_bytes, total_bytes)`` is called as acknowledgements arrive.
+    """
+    leftovers = {path.name for path in SpoolReader(spool_dir).segments()
+                 if not segment_in_use(path)}
+    wake = threading.Event()
+    shipper = Shipper(spool_dir, bootstrap, topic, lambda path: path.name in leftovers,
+                      options, wake=wake.set)
+    total = shipper.pending_bytes()
+    deadline = time.monotonic() + timeout
+    try:
+        while total and time.monotonic() < deadline:
+            moved = shipper.step()
+            if on_progress is not None and moved:
+                on_progress(shipper.counters.shipped_bytes, total)
+            if shipper.idle:
+                break
+            if not moved:
+                wake.wait(min(0.1, max(deadline - time.monotonic(), 0.0)))
+                wake.clear()
+    finally:
+        shipper.close(timeout=1.0)
+    counters = shipper.counters
+    return SyncReport(counters.shipped, shipper.pending_bytes(), counters.too_large,
+                      len(counters.damaged_segments))
