@@ -15,6 +15,7 @@ from .output import errors
 from .runs import runs_command
 from .show import show_command
 from .sql import sql_command
+from .store import store
 
 
 @click.group()
@@ -35,6 +36,7 @@ cli.add_command(show_command)
 cli.add_command(compare_command)
 cli.add_command(sql_command)
 cli.add_command(artifacts_command)
+cli.add_command(store)
 
 
 def main() -> None:

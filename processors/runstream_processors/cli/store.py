@@ -1,0 +1,122 @@
+"""``runstream store``: the embedded store's owner process, and later other store chores."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from runstream.settings import load_settings
+
+from ..errors import ProcessorError
+from ..server.auth import UsersConfigError, load_users
+from ..server.config import (
+    DEFAULT_INGEST_INTERVAL,
+    DEFAULT_MAX_BODY_MB,
+    DEFAULT_MAX_QUERY_SECONDS,
+    DEFAULT_PORT,
+    ServerConfig,
+)
+from ..server.errors import ClickHouseError
+
+
+@click.group("store")
+def store() -> None:
+    """The embedded store (chdb under RUNSTREAM_DIR/store)."""
+
+
+@store.command("serve")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="address to bind; anything but loopback needs passwords",
+)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--dir",
+    "data_dir",
+    type=click.Path(file_okay=False),
+    help="local data directory (sets RUNSTREAM_DIR) [default: the CLI's --dir]",
+)
+@click.option(
+    "--users-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="users (TOML or JSON); default: RUNSTREAM_SERVER_USERS, or "
+    "RUNSTREAM_SERVER_PASSWORD / RUNSTREAM_SERVER_READONLY_PASSWORD",
+)
+@click.option(
+    "--max-body-mb",
+    default=DEFAULT_MAX_BODY_MB,
+    show_default=True,
+    type=click.IntRange(1),
+    help="largest request body (after decompression)",
+)
+@click.option(
+    "--max-query-seconds",
+    default=DEFAULT_MAX_QUERY_SECONDS,
+    show_default=True,
+    type=click.FloatRange(min=0.001),
+    help="max_execution_time of every query",
+)
+@click.option(
+    "--ingest-interval",
+    default=DEFAULT_INGEST_INTERVAL,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="seconds between takes of the local spool; 0: off",
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+@click.pass_context
+def serve_command(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    data_dir: str | None,
+    users_file: Path | None,
+    max_body_mb: int,
+    max_query_seconds: float,
+    ingest_interval: float,
+    log_level: str,
+) -> None:
+    """Own the store and serve ClickHouse's HTTP interface over it until SIGTERM/SIGINT.
+
+    Point any ClickHouse client at it (clickhouse-connect, clickhouse-go, Grafana's
+    ClickHouse plugin over HTTP), or set RUNSTREAM_CLICKHOUSE_URL=http://HOST:PORT for
+    the runstream CLI and workers while it runs.
+    """
+    from ..server.runner import serve
+
+    logging.basicConfig(
+        level=log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    root = data_dir or ctx.find_root().params.get("data_dir")
+    try:
+        config = ServerConfig.from_settings(
+            load_settings(root),
+            load_users(users_file),
+            host=host,
+            port=port,
+            max_body_bytes=max_body_mb * 1024 * 1024,
+            max_query_seconds=max_query_seconds,
+            ingest_interval=ingest_interval,
+        )
+        serve(config)
+    except (UsersConfigError, ProcessorError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ClickHouseError as exc:
+        raise click.ClickException(f"cannot open the store: {exc.text}") from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from exc
+
+
+if __name__ == "__main__":
+    store()

@@ -1,0 +1,410 @@
+"""Request handling: an HTTP request in, the engine's answer out, ClickHouse's way.
+
+aiohttp parses HTTP (keep-alive, chunked request bodies, which clickhouse-connect
+sends for inserts) and lets a handler stream its answer; engine calls block, so
+they run on a bounded thread pool and the event loop only moves bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import BodyPartReader, web
+
+from . import compression, errors, native, protocol, sql
+from .auth import User, credentials
+from .config import ServerConfig
+from .engine import Engine, EngineStream, Job
+from .protocol import RequestArgs, Summary
+
+log = logging.getLogger("runstream.server")
+
+CHUNK = 256 * 1024
+READ_ONLY_METHOD_HINT = (
+    ". For queries over HTTP, method GET implies readonly. "
+    "You should use method POST for modifying queries"
+)
+# Statements that answer with a result set (X-ClickHouse-Format even when it is empty).
+RESULT_KEYWORDS = frozenset(
+    {
+        "SELECT",
+        "WITH",
+        "SHOW",
+        "DESCRIBE",
+        "DESC",
+        "EXISTS",
+        "EXPLAIN",
+        "CHECK",
+        "VALUES",
+        "FROM",
+        "(",
+    }
+)
+STREAMED_KEYWORDS = frozenset({"SELECT", "WITH"})
+T = TypeVar("T")
+
+
+@dataclass
+class Exchange:
+    """What one request has become so far; the access log line is made from it."""
+
+    request: web.Request
+    started: float = field(default_factory=time.monotonic)
+    query_id: str = ""
+    user: str = "-"
+    keyword: str = "-"
+    summary: Summary = field(default_factory=Summary)
+    status: int = 200
+
+
+class QueryHandler:
+    """The ClickHouse HTTP interface over one engine."""
+
+    def __init__(self, engine: Engine, config: ServerConfig, executor: ThreadPoolExecutor) -> None:
+        self.engine = engine
+        self.config = config
+        self.executor = executor
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return web.Response(text="Ok.\n")
+
+    async def query(self, request: web.Request) -> web.StreamResponse:
+        exchange = Exchange(request, query_id=request.query.get("query_id") or str(uuid.uuid4()))
+        try:
+            return await self._query(exchange)
+        except errors.ClickHouseError as error:
+            return self._error(exchange, error)
+        except (
+            Exception
+        ) as exc:  # a bug of ours: answer like ClickHouse, keep the traceback in the log
+            log.exception("unexpected error in query %s", exchange.query_id)
+            return self._error(exchange, errors.ClickHouseError(errors.LOGICAL_ERROR, repr(exc)))
+        finally:
+            self._log(exchange)
+
+    async def _query(self, exchange: Exchange) -> web.StreamResponse:
+        request = exchange.request
+        args = dict(request.query)
+        if request.method == "GET" and "query" not in args:
+            return web.Response(text="Ok.\n")
+        user = self.config.users.authenticate(*credentials(request.headers, args))
+        exchange.user = user.name
+        body = _body(request, self.config.max_body_bytes)
+        if request.content_type == "multipart/form-data":
+            args.update(await _form_fields(request))
+            body = _empty()
+        args.setdefault("query_id", exchange.query_id)
+        parsed = protocol.parse_args(args, self.config.max_query_seconds)
+        exchange.query_id = parsed.query_id
+        prefix = parsed.query.encode() + b"\n" if parsed.query else b""
+        statement, head, rest = await _read_statement(prefix, body, self.config.max_body_bytes)
+        exchange.keyword = statement.keyword or "-"
+        _refuse(statement)
+        job = Job(
+            sql=head,
+            fmt=statement.output_format or parsed.default_format,
+            settings=parsed.settings,
+            params=parsed.params,
+            database=parsed.database,
+            readonly=_readonly(user, request.method),
+            time_limit=self.config.max_query_seconds,
+        )
+        if statement.data_offset is not None:
+            return await self._insert(exchange, parsed, statement, job, head, rest)
+        if (
+            statement.keyword in STREAMED_KEYWORDS
+            and job.fmt in protocol.STREAMABLE_FORMATS
+            and not parsed.wait_end_of_query
+        ):
+            return await self._stream(exchange, parsed, job)
+        return await self._run(exchange, parsed, statement, job)
+
+    async def _run(
+        self, exchange: Exchange, parsed: RequestArgs, statement: sql.Statement, job: Job
+    ) -> web.Response:
+        result = await self._blocking(self.engine.run, job)
+        exchange.summary = result.summary
+        coding = self._coding(exchange.request, parsed)
+        body = await self._blocking(
+            _encode_all, result.body, job.fmt, parsed.protocol_revision, coding
+        )
+        returns_rows = statement.keyword in RESULT_KEYWORDS or bool(result.body)
+        headers = protocol.response_headers(
+            self.engine.identity, parsed.query_id, job.fmt if returns_rows else None, result.summary
+        )
+        if coding:
+            headers["Content-Encoding"] = coding
+        return web.Response(body=body, headers=headers)
+
+    async def _stream(
+        self, exchange: Exchange, parsed: RequestArgs, job: Job
+    ) -> web.StreamResponse:
+        stream = await self._blocking(self.engine.open_stream, job)
+        try:
+            first = await self._blocking(stream.next)  # an early error still gets its HTTP status
+            tag = protocol.exception_tag()
+            headers = protocol.response_headers(
+                self.engine.identity, parsed.query_id, job.fmt, Summary(), tag
+            )
+            coding = self._coding(exchange.request, parsed)
+            if coding:
+                headers["Content-Encoding"] = coding
+            response = web.StreamResponse(headers=headers)
+            response.enable_chunked_encoding()
+            await response.prepare(exchange.request)
+            await self._pump(exchange, response, stream, first, parsed, job.fmt, coding, tag)
+            return response
+        finally:
+            await self._blocking(stream.close)
+
+    async def _pump(
+        self,
+        exchange: Exchange,
+        response: web.StreamResponse,
+        stream: EngineStream,
+        chunk: bytes | None,
+        parsed: RequestArgs,
+        fmt: str,
+        coding: str | None,
+        tag: str,
+    ) -> None:
+        encoder = compression.encoder(coding or "identity")
+        revision = parsed.protocol_revision if fmt == "Native" else 0
+        try:
+            while chunk is not None:
+                exchange.summary.result_bytes += len(chunk)
+                await response.write(await self._blocking(_encode, encoder, chunk, revision))
+                chunk = await self._blocking(stream.next)
+        except errors.ClickHouseError as error:  # headers are gone: the error goes in the body
+            exchange.status = error.status
+            block = protocol.exception_block(error.body(self.engine.identity.version), tag)
+            await response.write(encoder.encode(block))
+            log.warning("query %s failed while streaming: %s", parsed.query_id, error.text)
+        exchange.summary.result_rows = exchange.summary.read_rows = stream.rows
+        await response.write(encoder.finish())
+        await response.write_eof()
+
+    async def _insert(
+        self,
+        exchange: Exchange,
+        parsed: RequestArgs,
+        statement: sql.Statement,
+        job: Job,
+        head: bytes,
+        rest: AsyncIterator[bytes],
+    ) -> web.Response:
+        assert statement.data_offset is not None and statement.insert_target is not None
+        staging = self.engine.staging_file()
+        path = Path(staging.name)
+        try:
+            with staging:
+                staging.write(head[statement.data_offset :])
+                async for chunk in rest:
+                    staging.write(chunk)
+            insert_sql = (
+                statement.insert_target
+                + b" FROM INFILE "
+                + _quoted(path)
+                + b" "
+                + statement.insert_settings
+                + b" FORMAT "
+                + str(statement.insert_format).encode()
+            )
+            job = Job(
+                insert_sql,
+                "TabSeparated",
+                job.settings,
+                job.params,
+                job.database,
+                job.readonly,
+                job.time_limit,
+            )
+            exchange.summary = await self._blocking(self.engine.insert, job, path)
+        finally:
+            path.unlink(missing_ok=True)
+        headers = protocol.response_headers(
+            self.engine.identity, parsed.query_id, None, exchange.summary
+        )
+        return web.Response(body=b"", headers=headers)
+
+    def _coding(self, request: web.Request, parsed: RequestArgs) -> str | None:
+        if not parsed.compress_response:
+            return None
+        return compression.choose(request.headers.get("Accept-Encoding"))
+
+    def _error(self, exchange: Exchange, error: errors.ClickHouseError) -> web.Response:
+        if error.code == errors.READONLY and exchange.request.method != "POST":
+            error = errors.ClickHouseError(
+                errors.READONLY, _plain_text(error) + READ_ONLY_METHOD_HINT
+            )
+        exchange.status = error.status
+        headers = protocol.error_headers(self.engine.identity, exchange.query_id, error)
+        response = web.Response(
+            status=error.status,
+            headers=headers,
+            body=error.body(self.engine.identity.version).encode(),
+        )
+        if error.code == errors.QUERY_IS_TOO_LARGE:
+            response.force_close()  # the rest of the body is not worth reading
+        return response
+
+    async def _blocking(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, function, *args)
+
+    def _log(self, exchange: Exchange) -> None:
+        request, summary = exchange.request, exchange.summary
+        log.info(
+            "%s %s %s user=%s query_id=%s kind=%s %.1fms read_rows=%d written_rows=%d "
+            "result_bytes=%d",
+            request.remote,
+            request.method,
+            exchange.status,
+            exchange.user,
+            exchange.query_id or "-",
+            exchange.keyword,
+            (time.monotonic() - exchange.started) * 1000,
+            summary.read_rows,
+            summary.written_rows,
+            summary.result_bytes,
+        )
+
+
+def _readonly(user: User, method: str) -> int:
+    """The user's level; any method but POST is read-only too, as in ClickHouse."""
+    if user.readonly:
+        return user.readonly
+    return 0 if method == "POST" else 2
+
+
+def _refuse(statement: sql.Statement) -> None:
+    """What ClickHouse's HTTP interface refuses, refused before the engine sees it."""
+    if not statement.keyword:
+        raise errors.ClickHouseError(errors.SYNTAX_ERROR, "Empty query")
+    if statement.multi:
+        raise errors.ClickHouseError(
+            errors.SYNTAX_ERROR, "Syntax error (Multi-statements are not allowed)"
+        )
+    if statement.outfile:
+        raise errors.ClickHouseError(errors.INTO_OUTFILE_NOT_ALLOWED, "INTO OUTFILE is not allowed")
+    if statement.infile:
+        raise errors.ClickHouseError(
+            errors.UNKNOWN_TYPE_OF_QUERY, "Query has infile and was send directly to server"
+        )
+
+
+async def _read_statement(
+    prefix: bytes,
+    body: AsyncIterator[bytes],
+    limit: int,
+) -> tuple[sql.Statement, bytes, AsyncIterator[bytes]]:
+    """Read until the statement is known: the whole text, or an INSERT up to its data."""
+    buffer = bytearray(prefix)
+    while True:
+        chunk = await anext(body, None)
+        if chunk is None:
+            return sql.analyze(bytes(buffer), complete=True), bytes(buffer), _empty()
+        buffer += chunk
+        try:
+            statement = sql.analyze(bytes(buffer), complete=False)
+        except sql.NeedMore:
+            if len(buffer) > limit:
+                raise _too_large(limit) from None
+            continue
+        return statement, bytes(buffer), body
+
+
+async def _body(request: web.Request, limit: int) -> AsyncIterator[bytes]:
+    """The request body, decoded from its Content-Encoding, never more than ``limit`` bytes."""
+    decoder = compression.decoder(request.headers.get("Content-Encoding"))
+    total = 0
+    try:
+        async for raw in request.content.iter_chunked(CHUNK):
+            data = decoder.decode(raw)
+            total += len(data)
+            if total > limit:
+                raise _too_large(limit)
+            if data:
+                yield data
+        tail = decoder.finish()
+    except errors.ClickHouseError:
+        raise
+    except Exception as exc:
+        raise errors.ClickHouseError(
+            errors.CANNOT_DECOMPRESS,
+            f"Cannot decompress the request body "
+            f"({request.headers.get('Content-Encoding')}): {exc}",
+        ) from exc
+    if tail:
+        yield tail
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+async def _form_fields(request: web.Request) -> dict[str, str]:
+    """``query`` and ``param_*`` sent as multipart form fields (clickhouse-connect's long binds)."""
+    fields: dict[str, str] = {}
+    reader = await request.multipart()
+    async for part in reader:
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.filename:
+            raise errors.ClickHouseError(
+                errors.NOT_IMPLEMENTED,
+                "external data (temporary tables sent with the query) is not supported "
+                "by runstream's server",
+            )
+        if part.name:
+            fields[part.name] = await part.text()
+    return fields
+
+
+def _encode_all(body: bytes, fmt: str, revision: int, coding: str | None) -> bytes:
+    if fmt == "Native" and revision:
+        body = native.reframe(body, revision)
+    if not coding:
+        return body
+    encoder = compression.encoder(coding)
+    return encoder.encode(body) + encoder.finish()
+
+
+def _encode(encoder: compression.Encoder, chunk: bytes, revision: int) -> bytes:
+    return encoder.encode(native.reframe(chunk, revision) if revision else chunk)
+
+
+def _quoted(path: Path) -> bytes:
+    return b"'" + str(path).replace("\\", "\\\\").replace("'", "\\'").encode() + b"'"
+
+
+def _plain_text(error: errors.ClickHouseError) -> str:
+    text = error.text
+    if text.startswith("Code: "):
+        text = text.split("DB::Exception: ", 1)[-1]
+    return text.rsplit(" (", 1)[0].rstrip(".") if text.endswith(")") else text
+
+
+def _too_large(limit: int) -> errors.ClickHouseError:
+    return errors.ClickHouseError(
+        errors.QUERY_IS_TOO_LARGE,
+        f"Request body is larger than {limit} bytes (runstream store serve --max-body-mb)",
+    )
+
+
+def build_app(handler: QueryHandler, max_field_size: int) -> web.Application:
+    app = web.Application(client_max_size=max_field_size)
+    app.router.add_route("GET", "/ping", handler.ping)
+    app.router.add_route("HEAD", "/ping", handler.ping)
+    app.router.add_route("GET", "/replicas_status", handler.ping)
+    app.router.add_route("*", "/", handler.query)
+    return app

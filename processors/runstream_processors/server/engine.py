@@ -1,0 +1,206 @@
+"""The embedded engine: one chdb store per process, one fresh session per request.
+
+chdb lets a process open many connections to its one store. Each request gets its
+own, opened with the server's limits in the connection string (``max_execution_time``
+and the user's ``readonly`` level, which the engine itself enforces), then the
+request's settings and database. Nothing a request does (``SET``, ``USE``, several
+statements) can leak into the next one, and opening a connection costs well under a
+millisecond. One more connection, the keeper, stays open for the server's life: chdb
+runs background merges and removes merged-away parts only while one is open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from .errors import EngineError
+from .protocol import ServerIdentity, Summary
+
+log = logging.getLogger(__name__)
+
+ENGINE_TIMEZONE = "UTC"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One statement to run, with everything its session needs."""
+
+    sql: bytes
+    fmt: str
+    settings: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    database: str | None = None
+    readonly: int = 0
+    time_limit: float = 300.0
+
+
+@dataclass
+class Result:
+    body: bytes
+    summary: Summary
+
+
+class Engine:
+    """The store's chdb engine, shared by every request of the server."""
+
+    def __init__(self, store_dir: Path, staging_dir: Path, display_name: str) -> None:
+        self.store_dir = store_dir.resolve()
+        self.staging_dir = staging_dir
+        self.display_name = display_name
+        self.identity = ServerIdentity(display_name, ENGINE_TIMEZONE, "")
+        self._keeper: Any = None
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        """Open the store; the engine reads ``TZ`` once, so pin it to UTC before that."""
+        os.environ["TZ"] = ENGINE_TIMEZONE
+        time.tzset()
+        import chdb
+
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.staging_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for stale in self.staging_dir.glob("insert-*"):
+            stale.unlink(missing_ok=True)
+        try:
+            self._keeper = chdb.connect(str(self.store_dir))
+            row = self._keeper.query("SELECT version(), timezone()", "TSV").bytes()
+        except Exception as exc:
+            raise EngineError(str(exc)) from exc
+        version, timezone = row.decode().strip().split("\t")
+        self.identity = ServerIdentity(self.display_name, timezone, version)
+
+    def close(self) -> None:
+        """Close the keeper: the store's files are consistent and the next owner can open them."""
+        with self._lock:
+            if self._keeper is not None:
+                self._keeper.close()
+                self._keeper = None
+
+    @property
+    def dsn(self) -> str:
+        """The clickhouse-connect DSN of this store, for in-process clients (migrations, ingest)."""
+        return f"chdb://{self.store_dir}"
+
+    def run(self, job: Job) -> Result:
+        """Run ``job`` to completion; the answer is in memory, as the engine makes it anyway."""
+        with self._session(job) as conn:
+            started = time.monotonic_ns()
+            result = _call(conn.query, job.sql, job.fmt, params=dict(job.params))
+            body = result.bytes() or b""
+            return Result(body, _summary(result, len(body), time.monotonic_ns() - started))
+
+    def open_stream(self, job: Job) -> EngineStream:
+        """Start ``job`` block by block; the caller pulls chunks and must close the stream."""
+        session = self._session(job)
+        conn = session.__enter__()
+        try:
+            streaming = _call(conn.send_query, job.sql, job.fmt, params=dict(job.params))
+        except BaseException:
+            session.__exit__(None, None, None)
+            raise
+        return EngineStream(streaming, session)
+
+    def insert(self, job: Job, data: Path) -> Summary:
+        """Run an ``INSERT ... FROM INFILE`` that ``job.sql`` names ``data`` in."""
+        with self._session(job) as conn:
+            started = time.monotonic_ns()
+            result = _call(conn.query, job.sql, "TabSeparated", params=dict(job.params))
+            return _summary(result, 0, time.monotonic_ns() - started)
+
+    def staging_file(self) -> tempfile._TemporaryFileWrapper[bytes]:
+        """A private file for an insert's data, next to the store so the engine can read it."""
+        return tempfile.NamedTemporaryFile(
+            prefix="insert-", suffix=".data", dir=self.staging_dir, delete=False
+        )
+
+    @contextlib.contextmanager
+    def _session(self, job: Job) -> Iterator[Any]:
+        import chdb
+
+        if self._keeper is None:
+            raise EngineError("Code: 49. DB::Exception: the store is closed. (LOGICAL_ERROR)")
+        limits = {"max_execution_time": f"{job.time_limit:g}"}
+        if job.readonly:
+            limits["readonly"] = str(job.readonly)
+        conn = _call(chdb.connect, f"{self.store_dir}?{urlencode(limits)}")
+        try:
+            if job.database:
+                _call(conn.query, f"USE {quote_identifier(job.database)}", "TabSeparated")
+            if job.settings:
+                _call(
+                    conn.query,
+                    "SET "
+                    + ", ".join(
+                        f"{name} = {quote_string(value)}" for name, value in job.settings.items()
+                    ),
+                    "TabSeparated",
+                )
+            yield conn
+        finally:
+            conn.close()
+
+
+def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call into chdb; its errors become ClickHouse errors with the engine's own message."""
+    try:
+        return function(*args, **kwargs)
+    except Exception as exc:
+        raise EngineError(str(exc)) from exc
+
+
+class EngineStream:
+    """A query's answer as the engine produces it, block by block, on its own session."""
+
+    def __init__(self, streaming: Any, session: contextlib.AbstractContextManager[Any]) -> None:
+        self._streaming = streaming
+        self._session: contextlib.AbstractContextManager[Any] | None = session
+        self.rows = 0
+
+    def next(self) -> bytes | None:
+        """The next non-empty chunk, or None at the end; engine errors raise EngineError."""
+        while True:
+            chunk = _call(self._streaming.fetch)
+            if chunk is None:
+                return None
+            self.rows += int(chunk.rows_read())
+            data: bytes = chunk.bytes()
+            if data:
+                return data
+
+    def close(self) -> None:
+        if self._session is None:
+            return
+        with contextlib.suppress(Exception):
+            self._streaming.close()
+        session, self._session = self._session, None
+        session.__exit__(None, None, None)
+
+
+def _summary(result: Any, result_bytes: int, elapsed_ns: int) -> Summary:
+    return Summary(
+        read_rows=int(result.rows_read()),
+        read_bytes=int(result.bytes_read()),
+        written_rows=int(result.rows_written()),
+        written_bytes=int(result.bytes_written()),
+        result_rows=0 if result_bytes == 0 else int(result.rows_read()),
+        result_bytes=result_bytes,
+        elapsed_ns=elapsed_ns,
+    )
+
+
+def quote_identifier(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def quote_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
