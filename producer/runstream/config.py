@@ -81,19 +81,36 @@ def _flatten_into(flat: dict[str, ParamValue], key: str, value: object) -> None:
     if _is_nested(value):
         nested = list(_items(value, key))
         if not nested:
-            flat[key] = "{}"
+            _put(flat, key, "{}")
         for child_key, child in nested:
             _flatten_into(flat, child_key, child)
     elif isinstance(value, list | tuple | set | frozenset):
-        flat[key] = _sequence_text(key, value)
+        _put(flat, key, json.dumps(_plain(key, value)))
     else:
-        flat[key] = scalar(key, value)
+        _put(flat, key, scalar(key, value))
 
 
-def _sequence_text(key: str, values: Iterable[object]) -> str:
-    """Lists are kept whole as JSON text: ``[64, 128]`` reads better than ``layers.0``."""
-    items = [scalar(key, value) for value in values]
-    return json.dumps(items if not isinstance(values, set | frozenset) else sorted(items, key=str))
+def _put(flat: dict[str, ParamValue], key: str, value: ParamValue) -> None:
+    if key in flat:
+        raise InvalidConfigError(
+            f"config key {key!r} is given twice (once as a dotted key, once nested)"
+        )
+    flat[key] = value
+
+
+def _plain(key: str, value: object) -> object:
+    """Lists (of lists, of dicts) as JSON-ready values: ``[64, 128]`` reads better than
+    ``layers.0``; credential-like keys inside are redacted."""
+    if isinstance(value, set | frozenset):
+        return sorted((_plain(key, item) for item in value), key=str)
+    if isinstance(value, list | tuple):
+        return [_plain(key, item) for item in value]
+    if _is_nested(value):
+        return {
+            child_key: REDACTED if is_credential_key(child_key) else _plain(key, child)
+            for child_key, child in _items(value, "")
+        }
+    return scalar(key, value)
 
 
 def _is_nested(value: object) -> bool:

@@ -16,6 +16,7 @@ import logging
 import math
 import threading
 import time
+from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -23,7 +24,7 @@ from typing import TypeVar
 
 from . import metric_batch
 from .envelopes import EnvelopeFactory, Payload
-from .limits import MAX_POINTS_PER_BATCH
+from .limits import MAX_ENVELOPE_BYTES, MAX_POINTS_PER_BATCH
 from .transport.base import Transport
 from .wire import events_pb2 as pb
 
@@ -58,8 +59,8 @@ class RecorderOptions:
     """Seconds between system samples; None disables the sampler."""
 
 
-_MAX_ENCODED_BACKLOG = 256
-"""Encoded batches (up to 20k points, ~12 bytes each) waiting for the spool: ~60 MB at most."""
+_MAX_ENCODED_POINTS = 4_000_000
+"""Points encoded by the training thread and not yet written (~12 bytes each): ~50 MB."""
 
 
 @dataclass(frozen=True)
@@ -93,16 +94,40 @@ def _encode(split: str, rows: list[MetricEntry]) -> _Encoded:
     for start in range(0, len(rows), per_batch):
         chunk = rows[start : start + per_batch]
         try:
-            batch, column = metric_batch.encode(split, chunk)
+            encoded = _fitting(split, chunk)
         except (OverflowError, TypeError, ValueError):  # e.g. an int beyond float64's range
             chunk, dropped = _storable(chunk)
             rejected += dropped
-            batch, column = metric_batch.encode(split, chunk)
-        if not math.isfinite(sum(column)):  # NaN and Inf propagate: one C-level pass
+            encoded = _fitting(split, chunk) if chunk else []
+        finite = True
+        for batch, column in encoded:
+            finite = finite and math.isfinite(sum(column))  # NaN and Inf propagate: one C pass
+            points += len(column)
+            batches.append(batch)
+        if not finite:
             nonfinite.extend(v for v in values[start : start + per_batch] if not _finite(v))
-        points += len(column)
-        batches.append(batch)
     return _Encoded(batches, points, nonfinite, rejected)
+
+
+_BATCH_BYTES = MAX_ENVELOPE_BYTES - 16 * 1024
+"""Room for one MetricBatch, leaving space for the Envelope around it."""
+
+
+def _fitting(split: str, rows: list[MetricEntry]) -> list[tuple[pb.MetricBatch, array[float]]]:
+    """``rows`` as batches that each fit in an envelope: one, unless the keys are huge
+    (thousands of long keys); then halved by rows, and a lone row by its keys."""
+    batch, column = metric_batch.encode(split, rows)
+    if batch.ByteSize() <= _BATCH_BYTES:
+        return [(batch, column)]
+    if len(rows) > 1:
+        middle = len(rows) // 2
+        return _fitting(split, rows[:middle]) + _fitting(split, rows[middle:])
+    step, time_ns, values = rows[0]
+    items = list(values.items())
+    middle = len(items) // 2
+    return _fitting(split, [(step, time_ns, dict(items[:middle]))]) + _fitting(
+        split, [(step, time_ns, dict(items[middle:]))]
+    )
 
 
 def _storable(rows: list[MetricEntry]) -> tuple[list[MetricEntry], int]:
@@ -150,9 +175,11 @@ class Recorder:
         self._queued_points = 0
         self._drained_points = 0
         self._helped_points = 0
+        self._helped_written = 0  # by the recorder thread: helped points taken for writing
         self._dropped_points = 0
         self._encoded: collections.deque[_Encoded] = collections.deque()
         self._retry: list[pb.Envelope] = []
+        self._retry_points = 0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="runstream-recorder", daemon=True)
@@ -183,8 +210,9 @@ class Recorder:
 
     def _help(self) -> bool:
         """Encode everything queued on the calling thread; False when the spool is behind."""
-        if len(self._encoded) >= _MAX_ENCODED_BACKLOG:
-            return False
+        backlog = self._helped_points - self._helped_written
+        if backlog >= _MAX_ENCODED_POINTS or self._retry:
+            return False  # the spool is behind or failing: count drops, hold no more
         for split, queue in list(self._metrics.items()):
             rows = _take_all(queue)
             if rows:
@@ -214,8 +242,11 @@ class Recorder:
             self._drain()  # anything queued between the thread's last drain and its exit
         if self._dropped_points:
             lost["metric points dropped: queue full"] += self._dropped_points
-        if self._retry:
-            lost["events not written to the spool"] += len(self._retry)
+        if self._retry:  # still failing: the retry and everything queued behind it is lost
+            queued = sum(len(queue) for queue in self._metrics.values())
+            lost["events not written to the spool"] += (
+                len(self._retry) + len(self._payloads) + len(self._encoded) + queued
+            )
             self._retry = []
         final.nonfinite_values = self.counters.nonfinite_values
         for reason, count in lost.items():
@@ -256,8 +287,12 @@ class Recorder:
                     self._payloads.append(sample)
 
     def _drain(self) -> None:
-        envelopes = self._retry
-        self._retry = []
+        if self._retry:  # the spool failed last time: retry that alone, leave the rest queued
+            retry, self._retry = self._retry, []
+            self._publish(retry, self._retry_points)
+            if self._retry:
+                return  # still failing: the bounded queues fill and log() counts drops
+        envelopes: list[pb.Envelope] = []
         while self._payloads:  # first: RunStarted must precede the run's metrics
             envelopes.append(self._factory.wrap(self._payloads.popleft()))
         points = 0
@@ -275,12 +310,14 @@ class Recorder:
                 "runstream: could not write %d events, will retry: %s", len(envelopes), exc
             )
             self._retry = envelopes
+            self._retry_points = points
             return
         self.counters.events_published += len(envelopes)
         self.counters.points_published += points
 
     def _metric_batches(self) -> list[pb.MetricBatch]:
         encoded = _take_all(self._encoded)  # what the training thread encoded when the queue filled
+        self._helped_written += sum(item.points + item.rejected for item in encoded)
         for split, queue in list(self._metrics.items()):  # list(): log() may add a split
             rows = _take_all(queue)
             if rows:

@@ -11,8 +11,11 @@ import re
 REDACTED = "***redacted***"
 
 _CREDENTIAL_KEY = re.compile(
-    r"(pass(word|wd|phrase)?|secret|token|api[-_.]?key|access[-_.]?key|private[-_.]?key"
-    r"|credential|auth|session[-_.]?key|signature|cookie|(^|[-_.])key$)",
+    r"(pass(word|wd|phrase)|secret|api[-_.]?key|access[-_.]?key|private[-_.]?key"
+    r"|credential|session[-_.]?key|signature|cookie"
+    # Short words that are also parts of harmless ones (tokenizer, max_tokens, author,
+    # num_passes): only as whole words.
+    r"|(^|[-_.])(token|auth|pass|pwd)([-_.]|$)|(^|[-_.])key$)",
     re.IGNORECASE,
 )
 # Keys that end in "key" but are not secrets.
@@ -22,9 +25,10 @@ _HARMLESS_KEYS = re.compile(
 
 
 def is_credential_key(key: str) -> bool:
-    """True when a key's name suggests its value is a secret."""
-    last = key.rsplit(".", 1)[-1]
-    return bool(_CREDENTIAL_KEY.search(last)) and not _HARMLESS_KEYS.search(last)
+    """True when any part of a dotted key suggests its value is a secret (``api_keys.openai``)."""
+    return any(
+        _CREDENTIAL_KEY.search(part) and not _HARMLESS_KEYS.search(part) for part in key.split(".")
+    )
 
 
 def redact_mapping(values: dict[str, str]) -> dict[str, str]:

@@ -6,8 +6,11 @@ import json
 from collections.abc import Sequence
 
 from .errors import InvalidValueError
-from .limits import MAX_SAMPLE_FIELD_BYTES, MAX_SAMPLES_PER_BATCH
+from .limits import MAX_ENVELOPE_BYTES, MAX_SAMPLE_FIELD_BYTES, MAX_SAMPLES_PER_BATCH
 from .wire import events_pb2 as pb
+
+_BATCH_BYTES = MAX_ENVELOPE_BYTES - 16 * 1024
+"""Room for one SampleBatch, leaving space for the Envelope around it."""
 
 
 def render(field: str, index: int, value: object) -> str:
@@ -58,9 +61,13 @@ def sample_batches(
         )
         for i in range(count)
     ]
-    return [
-        pb.SampleBatch(
-            step=step, split=split, samples=samples[start : start + MAX_SAMPLES_PER_BATCH]
-        )
-        for start in range(0, count, MAX_SAMPLES_PER_BATCH)
-    ]
+    batches: list[list[pb.Sample]] = []
+    size = 0
+    for sample in samples:
+        cost = sample.ByteSize() + 8
+        if not batches or len(batches[-1]) >= MAX_SAMPLES_PER_BATCH or size + cost > _BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(sample)
+        size += cost
+    return [pb.SampleBatch(step=step, split=split, samples=batch) for batch in batches]

@@ -114,13 +114,25 @@ class SharedCheckpoint:
         return self.checkpoint.offsets
 
     def save(self) -> None:
+        """Merge with the file and replace it; entries of deleted segments are dropped."""
+        spool_dir = self.checkpoint.path.parent.parent
         self._lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self._lock_path, "a+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            on_disk = Checkpoint.load(self.checkpoint.path.parent.parent, CONSUMER)
+            on_disk = Checkpoint.load(spool_dir, CONSUMER)
             for name, offset in on_disk.offsets.items():
                 self.offsets[name] = _merged(self.offsets.get(name, 0), offset)
+            for name in [name for name in self.offsets if not (spool_dir / name).exists()]:
+                del self.offsets[name]
             self.checkpoint.save()
+
+    def discard_shipped(self, retention_s: float) -> list[str]:
+        """Delete segments Kafka has fully acknowledged, once older than ``retention_s``."""
+        deleted = SpoolReader(self.checkpoint.path.parent.parent).discard_consumed(
+            self.checkpoint, retention_s)
+        if deleted:
+            self.save()
+        return deleted
 
 
 def _merged(mine: int, theirs: int) -> int:
@@ -211,6 +223,17 @@ class Shipper:
             return False
         self._save_if_due()
         return moved
+
+    def discard_shipped(self, retention_s: float) -> None:
+        """Delete old segments Kafka has all of (any writer's); a failure only logs."""
+        try:
+            deleted = self._acked.discard_shipped(retention_s)
+        except OSError as exc:
+            logger.warning("runstream: could not clean up shipped spool segments: %s", exc)
+            return
+        if deleted:
+            logger.info("runstream: deleted %d shipped spool segments older than %.0f h",
+                        len(deleted), retention_s / 3600)
 
     def flush_checkpoint(self) -> None:
         if self._dirty_since is not None:
@@ -413,13 +436,15 @@ def ship_leftovers(
     timeout: float,
     options: ShipperOptions,
     on_progress: Callable[[int, int], None] | None = None,
+    retention_s: float | None = None,
 ) -> SyncReport:
     """Ship the segments no live process is writing (dead or finished runs' leftovers).
 
     A segment still held by its writer is that process's own shipper's job. Shipping
     a segment a live shipper is also sending only duplicates events in Kafka, which
     the store ignores; the shared checkpoint keeps the furthest position of both.
-    ``on_progress(done_bytes, total_bytes)`` is called as acknowledgements arrive.
+    ``on_progress(done_bytes, total_bytes)`` is called as acknowledgements arrive; with
+    ``retention_s``, fully shipped segments older than that are deleted afterwards.
     """
     leftovers = {path.name for path in SpoolReader(spool_dir).segments()
                  if not segment_in_use(path)}
@@ -440,6 +465,8 @@ def ship_leftovers(
                 wake.clear()
     finally:
         shipper.close(timeout=1.0)
+    if retention_s is not None:
+        shipper.discard_shipped(retention_s)
     counters = shipper.counters
     return SyncReport(counters.shipped, shipper.pending_bytes(), counters.too_large,
                       len(counters.damaged_segments))

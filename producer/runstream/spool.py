@@ -153,8 +153,10 @@ class SpoolReader:
         """How many spooled bytes the consumer has not taken yet."""
         total = 0
         for path in self.segments():
-            done = max(checkpoint.offsets.get(path.name, 0), len(MAGIC))
-            total += max(path.stat().st_size - done, 0)
+            offset = checkpoint.offsets.get(path.name, 0)
+            if offset < 0:
+                continue  # given up as damaged: nothing more will be read from it
+            total += max(path.stat().st_size - max(offset, len(MAGIC)), 0)
         return total
 
     def discard_consumed(self, checkpoint: Checkpoint, older_than_s: float) -> list[str]:

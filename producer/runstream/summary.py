@@ -21,8 +21,10 @@ class Summary(MutableMapping[str, ParamValue]):
         problem = key_problem(key)
         if problem:
             raise InvalidKeyError(f"summary key {key!r}: {problem}")
-        self._values[key] = scalar(key, value)
-        self._publish(pb.SummaryUpdate(entries=to_params({key: self._values[key]})))
+        stored = scalar(key, value)
+        entries = to_params({key: stored})  # raises (e.g. text too long) before anything changes
+        self._publish(pb.SummaryUpdate(entries=entries))
+        self._values[key] = stored
 
     def __getitem__(self, key: str) -> ParamValue:
         return self._values[key]

@@ -18,7 +18,7 @@ from ..wire import events_pb2 as pb
 from . import gpu
 
 MAX_VARIABLE_BYTES = 4096
-_URL_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
+_URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@/\s]+@")
 
 
 def capture_environment(determinism: dict[str, str]) -> pb.Environment:

@@ -87,6 +87,7 @@ class KafkaSpoolTransport:
         shipper = Shipper(self._settings.spool_dir, self._bootstrap, self._settings.kafka_topic,
                           self._selects, self._options, wake=self._wake.set)
         try:
+            shipper.discard_shipped(self._settings.spool_retention_s)
             self._loop(shipper)
         except Exception:  # never take the training process down; the spool keeps the data
             logger.exception("runstream: the Kafka shipper stopped; unsent events stay in the "
