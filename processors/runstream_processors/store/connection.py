@@ -45,24 +45,17 @@ def open_store(
     settings: Settings, purpose: str, lock_wait: float = DEFAULT_LOCK_WAIT_S, migrate: bool = True
 ) -> Iterator[Any]:
     """A migrated client for the configured store; the embedded one is locked while open."""
-    if settings.clickhouse_url:
-        client = get_client(settings.clickhouse_url)
-        try:
-            if migrate:
-                apply_migrations(client)
-            yield client
-        finally:
-            client.close()
-        return
-    with StoreLock(settings.store_dir, purpose) as lock:
-        lock.acquire(lock_wait)
-        client = get_client(embedded_dsn(settings))
-        try:
-            if migrate:
-                apply_migrations(client)
-            yield client
-        finally:
-            client.close()
+    with contextlib.ExitStack() as stack:
+        if settings.clickhouse_url:
+            dsn = settings.clickhouse_url
+        else:
+            stack.enter_context(StoreLock(settings.store_dir, purpose)).acquire(lock_wait)
+            dsn = embedded_dsn(settings)
+        client = get_client(dsn)
+        stack.callback(client.close)
+        if migrate:
+            apply_migrations(client)
+        yield client
 
 
 def _redacted(dsn: str) -> str:
