@@ -15,25 +15,48 @@ RUNSTREAM = str(Path(sys.executable).with_name("runstream"))
 
 
 def _run(*command: str) -> str:
-    done = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=os.environ.copy(), timeout=300
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def test_two_example_runs_are_tracked_and_comparable(runstream_dir: Settings, tmp_path: Path) -> None:
+def test_two_example_runs_are_tracked_and_comparable(
+    runstream_dir: Settings, tmp_path: Path
+) -> None:
     script = str(REPO / "examples" / "train_digits.py")
     _run(sys.executable, script, "--name", "baseline", "--epochs", "3")
-    _run(sys.executable, script, "--name", "sgd", "--optimizer", "sgd", "--lr", "0.05", "--epochs", "3")
+    _run(
+        sys.executable,
+        script,
+        "--name",
+        "sgd",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.05",
+        "--epochs",
+        "3",
+    )
 
     runs = json.loads(_run(RUNSTREAM, "runs", "--format", "json"))
-    assert [(run["name"], run["status"]) for run in runs] == [("sgd", "finished"), ("baseline", "finished")]
-    assert all(run["eval.accuracy"] > 0.5 for run in runs)  # 3 epochs learn the digits well past chance
+    assert [(run["name"], run["status"]) for run in runs] == [
+        ("sgd", "finished"),
+        ("baseline", "finished"),
+    ]
+    assert all(
+        run["eval.accuracy"] > 0.5 for run in runs
+    )  # 3 epochs learn the digits well past chance
 
     shown = json.loads(_run(RUNSTREAM, "show", "baseline", "--format", "json"))
     params = {param["key"]: param["value"] for param in shown["params"]}
     assert params["optimizer"] == "adam" and params["epochs"] == "3"
     assert shown["run"]["seed"] == 0
-    assert shown["environment"]["determinism"]["torch.deterministic_algorithms"] in ("True", "False")
+    assert shown["environment"]["determinism"]["torch.deterministic_algorithms"] in (
+        "True",
+        "False",
+    )
     assert any(package["name"] == "torch" for package in shown["packages"])
     assert shown["git"]["commit"], "the example runs inside this git checkout"
     assert [a["kind"] for a in shown["artifacts"] if a["name"] == "model"] == ["checkpoint"]
@@ -41,12 +64,25 @@ def test_two_example_runs_are_tracked_and_comparable(runstream_dir: Settings, tm
     assert {m["metric"] for m in shown["metrics"]} >= {"train.loss", "train.lr", "eval.accuracy"}
 
     plot = tmp_path / "curves.png"
-    compared = json.loads(_run(RUNSTREAM, "compare", "baseline", "sgd", "--plot", str(plot),
-                               "--metric", "accuracy", "--format", "json"))
+    compared = json.loads(
+        _run(
+            RUNSTREAM,
+            "compare",
+            "baseline",
+            "sgd",
+            "--plot",
+            str(plot),
+            "--metric",
+            "accuracy",
+            "--format",
+            "json",
+        )
+    )
     differing = {row["param"] for row in compared["params that differ"]}
     assert {"optimizer", "lr"} <= differing
     assert plot.stat().st_size > 10_000
 
-    counted = json.loads(_run(RUNSTREAM, "sql", "SELECT count() AS n FROM runstream.samples",
-                              "--format", "json"))
+    counted = json.loads(
+        _run(RUNSTREAM, "sql", "SELECT count() AS n FROM runstream.samples", "--format", "json")
+    )
     assert counted[0]["n"] > 0
