@@ -84,6 +84,19 @@ def _take_all(queue: collections.deque[T]) -> list[T]:
     return taken
 
 
+def _take_up_to(queue: collections.deque[MetricEntry], points: int) -> list[MetricEntry]:
+    """Pop the oldest rows holding about ``points`` points; safe while another thread pops."""
+    taken: list[MetricEntry] = []
+    try:
+        while points > 0:
+            row = queue.popleft()
+            taken.append(row)
+            points -= len(row[2])
+    except IndexError:
+        pass
+    return taken
+
+
 def _encode(split: str, rows: list[MetricEntry]) -> _Encoded:
     """Packed MetricBatches of at most MAX_POINTS_PER_BATCH points each."""
     values = [row[2] for row in rows]
@@ -209,15 +222,20 @@ class Recorder:
         queue.append((step, time.time_ns(), values))
 
     def _help(self) -> bool:
-        """Encode everything queued on the calling thread; False when the spool is behind."""
+        """Encode one batch worth of the oldest queued points on the calling thread.
+
+        One batch per call keeps each such call to a few milliseconds; the following calls
+        fill the room it made. False when the spool is behind, so the caller counts a drop.
+        """
         backlog = self._helped_points - self._helped_written
         if backlog >= _MAX_ENCODED_POINTS or self._retry:
             return False  # the spool is behind or failing: count drops, hold no more
         for split, queue in list(self._metrics.items()):
-            rows = _take_all(queue)
+            rows = _take_up_to(queue, MAX_POINTS_PER_BATCH)
             if rows:
                 self._helped_points += _points(rows)  # before encoding: see _metric_batches
                 self._encoded.append(_encode(split, rows))
+                break
         self._wake.set()
         return True
 
