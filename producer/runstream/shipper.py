@@ -31,13 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingExtraError
+from .errors import InvalidInputError, MissingExtraError
 from .spool import MAGIC, Checkpoint, ReadResult, SegmentDamage, SpoolReader, SpoolRecord
 from .wire import events_pb2 as pb
 
 logger = logging.getLogger("runstream")
 
 CONSUMER = "kafka"
+_COMPRESSIONS: dict[str, str | None] = {"gzip": "gzip", "none": None, "": None}
 _FRAME_BYTES = 8  # <u32 length><u32 crc32> in front of every spool record
 
 
@@ -63,7 +64,11 @@ class ShipperOptions:
     def from_env(cls) -> ShipperOptions:
         """``RUNSTREAM_KAFKA_COMPRESSION``: ``gzip`` (default) or ``none``."""
         compression = os.environ.get("RUNSTREAM_KAFKA_COMPRESSION", "gzip").strip().lower()
-        return cls(compression=None if compression in ("", "none") else compression)
+        if compression not in _COMPRESSIONS:
+            raise InvalidInputError(
+                f"RUNSTREAM_KAFKA_COMPRESSION must be one of {sorted(_COMPRESSIONS)}, got "
+                f"{compression!r} (lz4 and zstd need packages the processors do not have)")
+        return cls(compression=_COMPRESSIONS[compression])
 
     def producer_config(self, bootstrap: str) -> dict[str, Any]:
         request_timeout_ms = int(min(self.delivery_timeout_s / 2, 10.0) * 1000)

@@ -16,6 +16,8 @@ from .runs import runs_command
 from .show import show_command
 from .sql import sql_command
 from .store import store
+from .sync import sync_command
+from .worker import worker_command
 
 
 @click.group()
@@ -35,6 +37,8 @@ cli.add_command(runs_command)
 cli.add_command(show_command)
 cli.add_command(compare_command)
 cli.add_command(sql_command)
+cli.add_command(worker_command)
+cli.add_command(sync_command)
 cli.add_command(artifacts_command)
 cli.add_command(store)
 

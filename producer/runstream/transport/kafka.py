@@ -56,7 +56,7 @@ class KafkaSpoolTransport:
         """Durable in the spool on return; shipping happens in the background."""
         self._writer.append([envelope.SerializeToString() for envelope in envelopes])
         self._published += len(envelopes)
-        if not self._thread.is_alive() and not self._draining.is_set():
+        if self._thread.ident is None:  # never raise after the append: the recorder would retry
             self._thread.start()
         self._wake.set()
 

@@ -1,0 +1,67 @@
+"""``runstream sync``: ship to Kafka what dead or finished training processes left in the spool.
+
+A training process ships its own spool in the background; whatever it could not get
+acknowledged before it ended (broker down, killed, finish timeout) stays on disk
+until this command sends it. Safe to run any time, also beside live runs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from runstream.shipper import ShipperOptions, SyncReport, ship_leftovers
+from runstream.spool import consumer_lock
+
+from .context import settings_from
+from .output import errors
+
+_LOCK_WAIT_S = 5.0
+
+
+@click.command("sync")
+@click.option("--timeout", default=300.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="give up after this many seconds (what is left stays in the spool)")
+@click.pass_context
+def sync_command(ctx: click.Context, timeout: float) -> None:
+    """Ship leftover spooled events to Kafka; exit status 1 if some are still left."""
+    settings = settings_from(ctx)
+    if not settings.kafka_bootstrap:
+        raise click.ClickException(
+            "nothing to sync without a broker: set RUNSTREAM_KAFKA_BOOTSTRAP (in embedded mode "
+            "every query takes in the local spool itself)")
+    with consumer_lock(settings.spool_dir, "kafka-sync", _LOCK_WAIT_S), _progress() as progress:
+        task = progress.add_task("ship", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = ship_leftovers(settings.spool_dir, settings.kafka_bootstrap,
+                                settings.kafka_topic, timeout, ShipperOptions.from_env(),
+                                on_progress, retention_s=settings.spool_retention_s)
+    _explain(report, settings.kafka_bootstrap, timeout)
+    if report.pending_bytes:
+        sys.exit(1)  # not ctx.exit: main() runs click with standalone_mode=False
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("shipping the spool to Kafka"), BarColumn(), DownloadColumn(),
+                    TimeRemainingColumn(), console=errors, transient=True)
+
+
+def _explain(report: SyncReport, bootstrap: str, timeout: float) -> None:
+    if report.shipped:
+        errors.print(f"shipped {report.shipped} events to Kafka at {bootstrap}")
+    if report.too_large:
+        errors.print(f"[yellow]{report.too_large} events are too large for Kafka and stay in the "
+                     "spool only[/]")
+    if report.damaged_segments:
+        errors.print(f"[yellow]{report.damaged_segments} spool segments are damaged; their "
+                     "unreadable rest was skipped[/]")
+    if report.pending_bytes:
+        errors.print(f"[red]{report.pending_bytes} bytes are still in the spool: Kafka at "
+                     f"{bootstrap} did not take them within {timeout:.0f}s; run `runstream sync` "
+                     "again[/]", highlight=False)
+    elif not report.shipped:
+        errors.print("nothing to sync: the spool is fully shipped")

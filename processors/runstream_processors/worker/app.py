@@ -1,0 +1,147 @@
+"""The faust application: one agent over ``runstream.events.v1``, run until SIGTERM.
+
+One agent with concurrency 1 per process: faust's agent concurrency would hand
+batches of one partition to several coroutines and lose the per-run order (a run's
+metrics could reach the store before its ``run_started``). Workers scale as
+processes in one consumer group instead (``runstream worker --concurrency N``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+from runstream.settings import Settings
+
+from ..errors import ProcessorError
+from ..topics import ensure_topics, runstream_topics
+from .dlq import DeadLetterTopic
+from .journal import Journal
+from .options import WorkerOptions
+from .pipeline import Pipeline
+from .retry import Stopping
+from .store_writer import StoreWriter
+
+logger = logging.getLogger("runstream.worker")
+
+_QUIET_LOGGERS = ("kafka", "aiokafka", "faust.transport", "mode.threads")
+
+
+class WorkerError(ProcessorError):
+    """The worker cannot start (no broker configured, faust missing, ...)."""
+
+
+def run_worker(settings: Settings, options: WorkerOptions) -> int:
+    """Consume until stopped; returns the process exit status."""
+    bootstrap = _bootstrap(settings)
+    ensure_topics(bootstrap, runstream_topics(settings.kafka_topic, options.partitions,
+                                              options.dlq_topic))
+    stop = threading.Event()
+    pipeline = Pipeline(StoreWriter(settings, Journal(bootstrap, options.group,
+                                                      settings.kafka_topic), stop), stop)
+    pipeline.open()
+    try:
+        app = build_app(settings, options, bootstrap, pipeline)
+        code = _execute(app, options)
+        return 1 if pipeline.failure is not None else code
+    finally:
+        pipeline.close()
+
+
+def build_app(settings: Settings, options: WorkerOptions, bootstrap: str,
+              pipeline: Pipeline) -> Any:
+    """The faust App with the ingest agent and the stats timer wired to ``pipeline``."""
+    import faust
+
+    datadir = settings.root / "worker"  # faust's own state; it creates only the last level
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        options.group,
+        broker=[f"kafka://{host}" for host in bootstrap.split(",")],
+        datadir=str(datadir),
+        web_enabled=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=True,
+        broker_session_timeout=10.0,  # a killed worker's partitions move on after 10 s, not 60
+        broker_heartbeat_interval=2.0,  # heartbeats run on faust's consumer thread, unblocked
+        producer_acks=-1,
+        producer_max_request_size=1024 * 1024,
+    )
+    topic = app.topic(settings.kafka_topic, key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw")
+    pipeline.attach(DeadLetterTopic(app, options.dlq_topic, settings.kafka_topic),
+                    _highwater(app, settings.kafka_topic))
+
+    async def ingest(stream: Any) -> None:
+        async for events in stream.take_events(options.batch_size, within=options.batch_wait_s):
+            try:
+                await pipeline.handle(events)
+            except Stopping:
+                return
+            except Exception as exc:  # a bug, not bad input (that becomes dead letters)
+                _fail(pipeline, exc)
+                return
+
+    async def report() -> None:
+        pipeline.stats.report()
+
+    app.agent(topic, name="runstream-ingest", concurrency=1)(ingest)
+    app.timer(options.stats_interval_s)(report)
+    return app
+
+
+def _fail(pipeline: Pipeline, exc: Exception) -> None:
+    """Stop the whole worker, with exit status 1, the way SIGTERM does.
+
+    faust would restart a crashed agent and carry on past the failed batch, whose records
+    stay unacknowledged (see pipeline.py): the committed offset would be stuck behind them
+    for as long as the process lives. Exiting lets a restart replay them instead.
+    """
+    logger.critical("stopping the worker after an unexpected error", exc_info=exc)
+    pipeline.failure = exc
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _execute(app: Any, options: WorkerOptions) -> int:
+    from faust.worker import Worker
+
+    worker = Worker(app, loglevel=options.log_level, quiet=True, redirect_stdouts=False)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    else:  # pragma: no cover - execute_from_commandline always exits
+        code = 0
+    return code or (1 if app.crash_reason is not None else 0)
+
+
+def _highwater(app: Any, topic: str) -> Any:
+    from faust.types import TP
+
+    def highwater(partition: int) -> int | None:
+        tp = TP(topic, partition)
+        try:
+            if tp not in app.consumer.assignment():
+                return None
+            return int(app.consumer.highwater(tp))
+        except Exception:  # not assigned yet or the consumer is restarting
+            return None
+
+    return highwater
+
+
+def _bootstrap(settings: Settings) -> str:
+    if not settings.kafka_bootstrap:
+        raise WorkerError("the worker consumes Kafka: set RUNSTREAM_KAFKA_BOOTSTRAP=host:port")
+    try:
+        import faust  # noqa: F401
+    except ImportError as exc:
+        raise WorkerError("the worker needs faust-streaming: pip install "
+                          "'runstream[processors]'") from exc
+    return settings.kafka_bootstrap
