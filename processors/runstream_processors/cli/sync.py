@@ -11,6 +11,8 @@ import sys
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from runstream.artifacts import upload_pending
+from runstream.settings import Settings
 from runstream.shipper import ShipperOptions, SyncReport, ship_leftovers
 from runstream.spool import consumer_lock
 
@@ -25,9 +27,12 @@ _LOCK_WAIT_S = 5.0
               help="give up after this many seconds (what is left stays in the spool)")
 @click.pass_context
 def sync_command(ctx: click.Context, timeout: float) -> None:
-    """Ship leftover spooled events to Kafka; exit status 1 if some are still left."""
+    """Ship leftover spooled events to Kafka and artifacts to S3; exit 1 if some are left."""
     settings = settings_from(ctx)
+    artifacts_left = _upload_artifacts(settings) if settings.s3_endpoint else 0
     if not settings.kafka_bootstrap:
+        if settings.s3_endpoint:
+            sys.exit(1 if artifacts_left else 0)
         raise click.ClickException(
             "nothing to sync without a broker: set RUNSTREAM_KAFKA_BOOTSTRAP (in embedded mode "
             "every query takes in the local spool itself)")
@@ -41,8 +46,17 @@ def sync_command(ctx: click.Context, timeout: float) -> None:
                                 settings.kafka_topic, timeout, ShipperOptions.from_env(),
                                 on_progress, retention_s=settings.spool_retention_s)
     _explain(report, settings.kafka_bootstrap, timeout)
-    if report.pending_bytes:
+    if report.pending_bytes or artifacts_left:
         sys.exit(1)  # not ctx.exit: main() runs click with standalone_mode=False
+
+
+def _upload_artifacts(settings: Settings) -> int:
+    """Upload artifacts a run could not ship before it ended; returns how many are still left."""
+    uploads = upload_pending(settings)
+    if uploads.uploaded or uploads.failed:
+        errors.print(f"uploaded {uploads.uploaded} pending artifacts; "
+                     f"{len(uploads.failed)} failed (kept locally)")
+    return len(uploads.failed)
 
 
 def _progress() -> Progress:
