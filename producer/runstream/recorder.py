@@ -269,8 +269,7 @@ class Recorder:
         final.nonfinite_values = self.counters.nonfinite_values
         for reason, count in lost.items():
             final.not_recorded[reason] = count
-        self._publish([self._factory.wrap(final)], 0)
-        if self._retry:
+        if not self._publish([self._factory.wrap(final)], 0):
             lost["run finished event not written to the spool"] += 1
         for reason, count in self._transport.close(max(timeout, 1.0)).items():
             lost[reason] += count
@@ -306,10 +305,11 @@ class Recorder:
 
     def _drain(self) -> None:
         if self._retry:  # the spool failed last time: retry that alone, leave the rest queued
-            retry, self._retry = self._retry, []
-            self._publish(retry, self._retry_points)
-            if self._retry:
+            # _retry stays set until the write succeeds: log() reads it to stop encoding
+            # into memory (see _help), so it must never look empty during an outage.
+            if not self._publish(self._retry, self._retry_points):
                 return  # still failing: the bounded queues fill and log() counts drops
+            self._retry = []
         envelopes: list[pb.Envelope] = []
         while self._payloads:  # first: RunStarted must precede the run's metrics
             envelopes.append(self._factory.wrap(self._payloads.popleft()))
@@ -320,7 +320,8 @@ class Recorder:
         if envelopes:
             self._publish(envelopes, points)
 
-    def _publish(self, envelopes: list[pb.Envelope], points: int) -> None:
+    def _publish(self, envelopes: list[pb.Envelope], points: int) -> bool:
+        """Write ``envelopes``; on failure keep them as the retry and return False."""
         try:
             self._transport.publish(envelopes)
         except Exception as exc:
@@ -329,9 +330,10 @@ class Recorder:
             )
             self._retry = envelopes
             self._retry_points = points
-            return
+            return False
         self.counters.events_published += len(envelopes)
         self.counters.points_published += points
+        return True
 
     def _metric_batches(self) -> list[pb.MetricBatch]:
         encoded = _take_all(self._encoded)  # what the training thread encoded when the queue filled
