@@ -111,7 +111,13 @@ class ClickHouseSink:
             self._client.insert_arrow,
             f"runstream.{table}",
             data,
-            settings={"insert_deduplication_token": token, "insert_deduplicate": 1},
+            settings={
+                "insert_deduplication_token": token,
+                "insert_deduplicate": 1,
+                # Every sort key ends in (event_id, idx): no two rows of a batch can replace
+                # each other, so the per-insert merge is pure cost (~40% of insert time).
+                "optimize_on_insert": 0,
+            },
         )
 
     @staticmethod
