@@ -152,8 +152,7 @@ def store_server(bench: Bench, name: str) -> Iterator[tuple[subprocess.Popen[byt
     try:
         yield process, url
     finally:
-        process.terminate()
-        process.wait(60)
+        _stop(process, 60)
 
 
 @contextlib.contextmanager
@@ -178,8 +177,17 @@ def worker(bench: Bench, topic: str, store_url: str | None, name: str,
     try:
         yield process
     finally:
-        process.terminate()
-        process.wait(120)
+        _stop(process, 120)
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``: never leave a process behind."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def producers(bench: Bench, topic: str, count: int, points: int, meter: CpuMeter,
@@ -203,10 +211,11 @@ def producers(bench: Bench, topic: str, count: int, points: int, meter: CpuMeter
 
 
 def create_topic(bench: Bench) -> str:
+    """A fresh topic; fails at once when the broker is down (it is shared with other work)."""
     from runstream_processors.topics import ensure_topics, runstream_topics
 
     topic = f"bench.events.{uuid.uuid4().hex[:8]}"
-    ensure_topics(bench.bootstrap, runstream_topics(topic, 6, f"{topic}.dlq"))
+    ensure_topics(bench.bootstrap, runstream_topics(topic, 6, f"{topic}.dlq"), timeout_s=10.0)
     return topic
 
 

@@ -27,7 +27,14 @@ from .store_writer import StoreWriter
 
 logger = logging.getLogger("runstream.worker")
 
-_QUIET_LOGGERS = ("kafka", "aiokafka", "faust.transport", "mode.threads")
+_QUIET_LOGGERS = {
+    # kafka-python (journal, topics) logs every reconnect attempt of an outage as an error;
+    # the journal's own retries already warn, with the count.
+    "kafka": logging.CRITICAL,
+    "aiokafka": logging.ERROR,
+    "faust.transport": logging.WARNING,
+    "mode.threads": logging.WARNING,
+}
 
 
 class WorkerError(ProcessorError):
@@ -110,8 +117,8 @@ def _execute(app: Any, options: WorkerOptions) -> int:
     from faust.worker import Worker
 
     worker = Worker(app, loglevel=options.log_level, quiet=True, redirect_stdouts=False)
-    for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name, level in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
