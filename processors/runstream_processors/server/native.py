@@ -98,7 +98,7 @@ def _block(buf: bytes, pos: int, revision: int, out: bytearray) -> int:
             out += b"\x00"
         data_start = pos
         if rows:
-            pos = _skip(buf, pos, parse_type(type_name), rows, prefix=True)
+            pos = _skip(buf, pos, parse_type(type_name), rows)
         out += buf[data_start:pos]
     return pos
 
@@ -114,8 +114,25 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _skip(buf: bytes, pos: int, dtype: DataType, rows: int, prefix: bool = False) -> int:
-    """Where the serialized column of ``rows`` values of ``dtype`` at ``pos`` ends."""
+def _skip(buf: bytes, pos: int, dtype: DataType, rows: int) -> int:
+    """Where the serialized column of ``rows`` values of ``dtype`` at ``pos`` ends.
+
+    A Native column is its type's serialization prefixes (all of them, nested types
+    included, before any data: e.g. ``Array(LowCardinality(String))`` starts with the
+    LowCardinality key version, then the array offsets), then its data.
+    """
+    return _skip_data(buf, _skip_prefix(buf, pos, dtype), dtype, rows)
+
+
+def _skip_prefix(buf: bytes, pos: int, dtype: DataType) -> int:
+    if dtype.name == "LowCardinality":
+        return pos + 8  # KeysSerializationVersion
+    for element in dtype.args:  # Array, Map, Nullable, Tuple, Nested: their elements' prefixes
+        pos = _skip_prefix(buf, pos, element)
+    return pos
+
+
+def _skip_data(buf: bytes, pos: int, dtype: DataType, rows: int) -> int:
     name = dtype.name
     width = _width(dtype)
     if width:
@@ -123,14 +140,14 @@ def _skip(buf: bytes, pos: int, dtype: DataType, rows: int, prefix: bool = False
     if name == "String":
         return _skip_strings(buf, pos, rows)
     if name == "Nullable":
-        return _skip(buf, pos + rows, dtype.args[0], rows)
+        return _skip_data(buf, pos + rows, dtype.args[0], rows)
     if name in ("Array", "Map", "Nested"):
         total = int.from_bytes(buf[pos + 8 * (rows - 1) : pos + 8 * rows], "little") if rows else 0
         element = dtype.args[0] if name == "Array" else DataType("Tuple", dtype.args)
-        return _skip(buf, pos + 8 * rows, element, total, prefix)
+        return _skip_data(buf, pos + 8 * rows, element, total)
     if name == "Tuple":
         for element in dtype.args:
-            pos = _skip(buf, pos, element, rows, prefix)
+            pos = _skip_data(buf, pos, element, rows)
         return pos
     if name == "LowCardinality":
         return _skip_low_cardinality(buf, pos, dtype.args[0], rows)
@@ -164,16 +181,15 @@ def _skip_strings(buf: bytes, pos: int, rows: int) -> int:
 
 
 def _skip_low_cardinality(buf: bytes, pos: int, inner: DataType, rows: int) -> int:
-    """A key-version prefix, then granules: flags, optional keys, then the row indexes."""
+    """Granules: flags, optional keys, then the row indexes (the prefix is skipped already)."""
     dictionary = inner.args[0] if inner.name == "Nullable" else inner
-    pos += 8  # KeysSerializationVersion
     done = 0
     while done < rows:
         flags = int.from_bytes(buf[pos : pos + 8], "little")
         pos += 8
         if flags & (1 << 9):  # HasAdditionalKeysBit
             keys = int.from_bytes(buf[pos : pos + 8], "little")
-            pos = _skip(buf, pos + 8, dictionary, keys)
+            pos = _skip_data(buf, pos + 8, dictionary, keys)
         count = int.from_bytes(buf[pos : pos + 8], "little")
         pos += 8 + count * (1 << (flags & 0xFF))
         done += count

@@ -124,6 +124,33 @@ def test_large_insert_and_native_result(client: Any, table: str) -> None:
     assert result.result_rows[-1] == (49_999, "n49999")
 
 
+def test_nested_low_cardinality_columns_read_back_intact(client: Any) -> None:
+    """Native puts every serialization prefix of a nested type before its data: an
+    ``Array(LowCardinality(String))`` starts with the dictionary's key version even when
+    every array is empty. The columns after it must still read back intact."""
+    result = client.query(
+        "SELECT number AS n, "
+        "CAST(arrayMap(i -> toString(i), range(number % 3)) AS Array(LowCardinality(String)))"
+        " AS tags, "
+        "CAST(map('k', toString(number)) AS Map(String, LowCardinality(String))) AS labels, "
+        "CAST((toString(number % 2), number) AS Tuple(LowCardinality(String), UInt64)) AS pair, "
+        "CAST(if(number % 2, NULL, toString(number)) AS LowCardinality(Nullable(String)))"
+        " AS maybe, "
+        "toString(number * 10) AS after "
+        "FROM numbers(4)"
+    )
+    assert result.result_rows == [
+        (0, [], {"k": "0"}, ("0", 0), "0", "0"),
+        (1, ["0"], {"k": "1"}, ("1", 1), None, "10"),
+        (2, ["0", "1"], {"k": "2"}, ("0", 2), "2", "20"),
+        (3, [], {"k": "3"}, ("1", 3), None, "30"),
+    ]
+    empty = client.query(
+        "SELECT CAST([] AS Array(LowCardinality(String))) AS tags, 'after' AS after"
+    )
+    assert empty.result_rows == [([], "after")]
+
+
 def test_server_side_parameters(client: Any) -> None:
     result = client.query(
         "SELECT {n:UInt32} + 1 AS n, {s:String} AS s, {a:Array(String)} AS a",
