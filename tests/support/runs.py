@@ -12,13 +12,20 @@ from runstream_processors.ingest import ingest_spool
 from runstream_processors.store.connection import open_store
 
 
-def make_run(name: str, lr: float, steps: int = 50, project: str = "tests", **extra: Any) -> str:
+def make_run(
+    name: str,
+    lr: float,
+    steps: int = 50,
+    project: str = "tests",
+    tags: tuple[str, ...] | list[str] = ("unit",),
+    **extra: Any,
+) -> str:
     """A small finished run with train/eval curves, samples and a summary; returns its id."""
     with runstream.init(
         project=project,
         name=name,
         config={"lr": lr, "layers": [8, 4], **extra},
-        tags=["unit"],
+        tags=list(tags),
         seed=3,
         system_interval=None,
     ) as run:

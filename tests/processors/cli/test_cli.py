@@ -1,4 +1,9 @@
-"""The CLI against a real embedded store, in-process (click's runner) and as a command."""
+"""The CLI against a real store, in-process (click's runner) and as a command.
+
+Every test runs twice: on the embedded store, and through ``runstream store serve``
+(RUNSTREAM_CLICKHOUSE_URL set), where answers travel as Native blocks re-framed for
+clickhouse-connect's protocol revision. The local spool is taken in either way.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +21,7 @@ from click.testing import CliRunner
 from runstream.settings import Settings
 from runstream_processors.cli.main import cli
 from support.runs import make_run
+from support.store_server import ADMIN_PASSWORD, start_server
 
 
 def invoke(*args: str) -> str:
@@ -23,8 +30,27 @@ def invoke(*args: str) -> str:
     return result.stdout
 
 
+@pytest.fixture(params=["embedded", "served"])
+def store(
+    request: pytest.FixtureRequest,
+    runstream_dir: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Settings]:
+    """The CLI's store: embedded in RUNSTREAM_DIR, or a store server owning its own."""
+    if request.param == "embedded":
+        yield runstream_dir
+        return
+    server = start_server(tmp_path / "server", "--ingest-interval", "0")
+    monkeypatch.setenv(
+        "RUNSTREAM_CLICKHOUSE_URL", f"http://default:{ADMIN_PASSWORD}@{server.host}:{server.port}"
+    )
+    yield runstream_dir
+    assert server.stop() == 0, server.output()
+
+
 @pytest.fixture
-def two_runs(runstream_dir: Settings) -> tuple[str, str]:
+def two_runs(store: Settings) -> tuple[str, str]:
     return make_run("alpha", lr=0.1, optimizer="adam"), make_run("beta", lr=0.3, optimizer="sgd")
 
 
@@ -68,6 +94,13 @@ def test_show_by_name_prefix_and_id(two_runs: tuple[str, str]) -> None:
     }
     assert shown["samples"][0]["correct"] in (True, False)
     assert shown["summary"] == [{"key": "final_accuracy", "type": "number", "value": "0.91"}]
+
+
+def test_show_and_runs_for_a_run_without_tags(store: Settings) -> None:
+    plain = make_run("plain", lr=0.2, tags=[])
+    shown = json.loads(invoke("show", "plain", "--format", "json"))
+    assert shown["run"]["run_id"] == plain and shown["run"]["tags"] == []
+    assert json.loads(invoke("runs", "--format", "json"))[0]["name"] == "plain"
 
 
 def test_show_table_output_has_every_section(two_runs: tuple[str, str]) -> None:

@@ -1,28 +1,20 @@
 """A real ``runstream store serve`` process for the server tests, and a real ClickHouse to compare.
 
-The server runs as a subprocess (it must own its store, as in production) on a free
-port with a private RUNSTREAM_DIR; fixtures wait for ``/ping``. ``target`` runs the
-same client tests against it and, where a Docker engine answers, against the
+``served`` is one server per test module (see ``support.store_server``); ``target`` runs
+the same client tests against it and, where a Docker engine answers, against the
 ClickHouse server image through testcontainers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from real_services import docker_available
+from support.store_server import ADMIN_PASSWORD, READONLY_PASSWORD, Server, start_server
 
 CLICKHOUSE_IMAGE = os.environ.get(
     "RUNSTREAM_TEST_CLICKHOUSE_IMAGE", "clickhouse/clickhouse-server:25.8"
@@ -30,36 +22,6 @@ CLICKHOUSE_IMAGE = os.environ.get(
 NO_DOCKER = (
     "no Docker engine: the real-server comparison runs where testcontainers can start ClickHouse"
 )
-ADMIN_PASSWORD = "rw-secret"
-READONLY_PASSWORD = "ro-secret"
-
-
-@dataclass
-class Server:
-    """A running ``runstream store serve``."""
-
-    root: Path
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    host: str = "127.0.0.1"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise
 
 
 @dataclass(frozen=True)
@@ -84,56 +46,6 @@ class Target:
             password=self.readonly_password if readonly else self.password,
             **options,
         )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def server_env(root: Path, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RUNSTREAM_")}
-    env.update(
-        RUNSTREAM_DIR=str(root),
-        RUNSTREAM_SERVER_PASSWORD=ADMIN_PASSWORD,
-        RUNSTREAM_SERVER_READONLY_PASSWORD=READONLY_PASSWORD,
-        **extra,
-    )
-    return env
-
-
-def serve_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "runstream_processors.cli.store", "serve", *args]
-
-
-def start_server(
-    root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 90.0
-) -> Server:
-    """Start a server and wait until it answers /ping (or fail with its output)."""
-    port = free_port()
-    log = root.with_name(root.name + f"-server-{port}.log")
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            serve_command("--port", str(port), "--log-level", "DEBUG", *args),
-            env=env or server_env(root),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(root, port, process, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode}:\n{server.output()}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"{server.url}/ping", timeout=2) as answer,
-        ):
-            if answer.read() == b"Ok.\n":
-                return server
-        time.sleep(0.2)
-    server.stop()
-    pytest.fail(f"the server did not answer /ping within {timeout:.0f}s:\n{server.output()}")
 
 
 @pytest.fixture(scope="module")

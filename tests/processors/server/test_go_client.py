@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from .conftest import ADMIN_PASSWORD, READONLY_PASSWORD, Server
+from support.store_server import ADMIN_PASSWORD, READONLY_PASSWORD, Server
 
 MODULE = Path(__file__).resolve().parents[2] / "go_client"
 CACHE = Path.home() / ".cache" / "runstream-local" / "go"

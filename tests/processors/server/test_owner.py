@@ -23,16 +23,16 @@ from typing import Any
 
 import pytest
 from clickhouse_connect.driver.exceptions import StreamFailureError
-
-from .conftest import (
+from support.store_server import (
     ADMIN_PASSWORD,
     READONLY_PASSWORD,
     Server,
-    Target,
     serve_command,
     server_env,
     start_server,
 )
+
+from .conftest import Target
 
 
 def http(
