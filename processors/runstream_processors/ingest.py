@@ -86,8 +86,7 @@ def _write(sink: ClickHouseSink, batch: ReadResult, report: IngestReport) -> Non
         dead.append(
             DeadLetter(
                 "spool_damage",
-                f"{damage.segment} at byte {damage.offset}: "
-                f"{damage.reason}; the rest of that segment is unreadable",
+                damage.describe(),
                 b"",
                 SOURCE,
             )

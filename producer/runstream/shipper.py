@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInputError, MissingExtraError
-from .spool import MAGIC, Checkpoint, ReadResult, SegmentDamage, SpoolReader, SpoolRecord
+from .spool import (
+    MAGIC,
+    Checkpoint,
+    ReadResult,
+    SegmentDamage,
+    SpoolReader,
+    SpoolRecord,
+    segment_in_use,
+)
 from .wire import events_pb2 as pb
 
 logger = logging.getLogger("runstream")
@@ -186,6 +194,7 @@ class Shipper:
         wake: Callable[[], None] = lambda: None,
     ) -> None:
         self.counters = ShipperCounters()
+        self._damage_logged: set[tuple[str, int]] = set()
         self._bootstrap = bootstrap
         self._topic = topic
         self._options = options
@@ -317,10 +326,10 @@ class Shipper:
         self._wake()
 
     def _note_damage(self, damage: SegmentDamage) -> None:
-        """Past damage a segment is unreadable: the rest of it is given up, loudly, once."""
-        if damage.segment not in self.counters.damaged_segments:
-            logger.error("runstream: spool segment %s is damaged at byte %d (%s); the rest of "
-                         "it cannot be shipped", damage.segment, damage.offset, damage.reason)
+        """Damaged bytes cannot be shipped: say so loudly, once (a reset may read them again)."""
+        if (damage.segment, damage.offset) not in self._damage_logged:
+            logger.error("runstream: spool damage, not shipped: %s", damage.describe())
+            self._damage_logged.add((damage.segment, damage.offset))
             self.counters.damaged_segments.add(damage.segment)
 
     # -- acknowledgements ------------------------------------------------------------
@@ -397,32 +406,6 @@ def run_key(payload: bytes) -> bytes | None:
     except Exception:  # a record the processors will dead-letter; any partition will do
         return None
     return run_id.encode() if run_id else None
-
-
-def segment_in_use(path: Path) -> bool:
-    """True while a live writer holds the segment open (it keeps an exclusive flock)."""
-    with open(path, "rb") as probe:
-        try:
-            fcntl.flock(probe.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(probe.fileno(), fcntl.LOCK_UN)
-        return False
-
-
-def written_by_this_process(since_ns: int) -> Callable[[Path], bool]:
-    """Selects the segments this process created after ``since_ns``.
-
-    Segment names are ``<time_ns>-<pid>-<random>.seg`` (see spool.py); the time bound
-    keeps a recycled pid from adopting a dead process's segments.
-    """
-    pid, floor = str(os.getpid()), f"{since_ns:020d}"
-
-    def selects(path: Path) -> bool:
-        parts = path.name.split("-")
-        return len(parts) >= 3 and parts[1] == pid and parts[0] >= floor
-
-    return selects
 
 
 @dataclass(frozen=True)

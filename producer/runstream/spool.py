@@ -22,7 +22,7 @@ import struct
 import time
 import uuid
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -116,6 +116,16 @@ class SegmentDamage:
     segment: str
     offset: int
     reason: str
+    resumes_at: int = -1
+    """Where the next intact record starts; -1 when none follows (the rest is given up)."""
+
+    def describe(self) -> str:
+        if self.resumes_at < 0:
+            return f"{self.segment} at byte {self.offset}: {self.reason}; the rest is unreadable"
+        return (
+            f"{self.segment} at byte {self.offset}: {self.reason}; "
+            f"{self.resumes_at - self.offset} bytes skipped to the next intact record"
+        )
 
 
 @dataclass
@@ -171,14 +181,14 @@ class SpoolReader:
             stat = path.stat()
             offset = checkpoint.offsets.get(path.name, 0)
             consumed = offset == -1 or offset >= stat.st_size
-            if consumed and stat.st_mtime < cutoff and not _is_locked(path):
+            if consumed and stat.st_mtime < cutoff and not segment_in_use(path):
                 path.unlink(missing_ok=True)
                 checkpoint.offsets.pop(path.name, None)
                 deleted.append(path.name)
         return deleted
 
     def _read_segment(self, path: Path, start: int, budget: _Budget, result: ReadResult) -> None:
-        writer_alive = _is_locked(path)
+        writer_alive = segment_in_use(path)
         with open(path, "rb") as segment:
             if segment.read(len(MAGIC)) != MAGIC:
                 result.damage.append(SegmentDamage(path.name, 0, "not a spool segment"))
@@ -198,9 +208,15 @@ class SpoolReader:
                     elif zlib.crc32(payload) != crc:
                         problem = "checksum mismatch"
                 if problem:
-                    if not (writer_alive and problem == "truncated record"):
-                        result.damage.append(SegmentDamage(path.name, offset, problem))
-                    return
+                    resumes_at = _next_intact_record(segment, offset + 1)
+                    if resumes_at < 0 and writer_alive:
+                        return  # a record still being written, or more to come after damage
+                    result.damage.append(SegmentDamage(path.name, offset, problem, resumes_at))
+                    if resumes_at < 0:
+                        return
+                    offset = resumes_at
+                    segment.seek(offset)
+                    continue
                 offset += _FRAME.size + len(payload)
                 result.records.append(SpoolRecord(path.name, offset, payload))
                 budget.take(len(payload))
@@ -211,6 +227,25 @@ class SpoolReader:
             return "truncated record"
         length, _ = _FRAME.unpack(header)
         return "record length out of range" if length > MAX_RECORD_BYTES else None
+
+
+def _next_intact_record(segment: BinaryIO, start: int) -> int:
+    """The offset of the first intact record at or after ``start``, or -1.
+
+    Frames carry no sync marker, so every offset is tried: a plausible length (a record
+    is never empty) and a CRC-32 that matches the payload. A random match is a 1 in 2^32
+    chance per plausible offset, and would surface as an invalid event, never silently.
+    """
+    segment.seek(start)
+    data = segment.read()
+    end = len(data) - _FRAME.size
+    for index in range(end + 1):
+        length, crc = _FRAME.unpack_from(data, index)
+        if 0 < length <= min(MAX_RECORD_BYTES, end - index):
+            body = index + _FRAME.size
+            if zlib.crc32(data[body : body + length]) == crc:
+                return start + index
+    return -1
 
 
 @dataclass
@@ -227,8 +262,8 @@ class _Budget:
         self.bytes -= size
 
 
-def _is_locked(path: Path) -> bool:
-    """True while the segment's writer process holds it open."""
+def segment_in_use(path: Path) -> bool:
+    """True while a live writer holds the segment open (it keeps an exclusive flock)."""
     with open(path, "rb") as probe:
         try:
             fcntl.flock(probe.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -236,6 +271,21 @@ def _is_locked(path: Path) -> bool:
             return True
         fcntl.flock(probe.fileno(), fcntl.LOCK_UN)
         return False
+
+
+def written_by_this_process(since_ns: int) -> Callable[[Path], bool]:
+    """Selects the segments this process created after ``since_ns``.
+
+    Segment names are ``<time_ns>-<pid>-<random>.seg``; the time bound keeps a recycled
+    pid from adopting a dead process's segments.
+    """
+    pid, floor = str(os.getpid()), f"{since_ns:020d}"
+
+    def selects(path: Path) -> bool:
+        parts = path.name.split("-")
+        return len(parts) >= 3 and parts[1] == pid and parts[0] >= floor
+
+    return selects
 
 
 @dataclass
@@ -263,9 +313,14 @@ class Checkpoint:
             )
 
     def skip(self, damage: Sequence[SegmentDamage]) -> None:
-        """Past damage there is nothing more to read in that segment."""
+        """Move past damage: to the next intact record, or give up the rest of the segment."""
         for item in damage:
-            self.offsets[item.segment] = -1
+            if item.resumes_at < 0:
+                self.offsets[item.segment] = -1
+            elif self.offsets.get(item.segment, 0) >= 0:
+                self.offsets[item.segment] = max(
+                    self.offsets.get(item.segment, 0), item.resumes_at
+                )
 
     def save(self) -> None:
         """Atomically replace the checkpoint file."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from runstream.settings import Settings
-from runstream.spool import SpoolWriter
+from runstream.spool import MAGIC, Checkpoint, SpoolReader, SpoolWriter
 from runstream.wire import events_pb2 as pb
 from runstream_processors.errors import StoreBusyError
 from runstream_processors.ingest import ingest_spool
@@ -130,6 +130,33 @@ def test_a_torn_segment_is_reported_and_the_rest_is_kept(runstream_dir: Settings
         ]
         assert scalar(client, "SELECT count() FROM runstream.metrics") == 102
     assert reasons == ["spool_damage"]
+
+
+def test_a_corrupted_record_is_a_dead_letter_and_the_records_after_it_are_kept(
+    runstream_dir: Settings,
+) -> None:
+    make_run("alpha", lr=0.1)
+    spool = Path(runstream_dir.local_spool_dir)
+    [segment] = spool.glob("*.seg")
+    records = SpoolReader(spool).read(Checkpoint(spool / "probe.json")).records
+    starts = [len(MAGIC)] + [record.next_offset for record in records]
+    metrics = next(
+        index
+        for index, record in enumerate(records)
+        if pb.Envelope.FromString(record.payload).HasField("metrics")
+    )
+    data = bytearray(segment.read_bytes())
+    data[starts[metrics] + 20] ^= 0xFF  # inside the first metric batch's payload
+    segment.write_bytes(bytes(data))
+
+    with store(runstream_dir) as client:
+        letters = client.query("SELECT reason, detail FROM runstream.dead_letters").result_rows
+        metric_points = scalar(client, "SELECT count() FROM runstream.metrics")
+        finished = scalar(client, "SELECT count() FROM runstream.runs_finished")
+    [(reason, detail)] = letters
+    assert reason == "spool_damage" and "skipped to the next intact record" in detail
+    assert finished == 1, "the records after the damaged one were taken in"
+    assert 0 < metric_points < 102
 
 
 def test_a_second_owner_waits_then_gets_a_clear_error(runstream_dir: Settings) -> None:

@@ -227,20 +227,75 @@ def test_a_live_writer_is_seen_across_processes(tmp_path: Path) -> None:
 # -- corruption ----------------------------------------------------------------------------
 
 
-def test_a_corrupted_byte_is_a_checksum_mismatch_after_the_good_records(tmp_path: Path) -> None:
+def corrupt(segment: Path, offset: int, mask: int = 0xFF) -> None:
+    data = bytearray(segment.read_bytes())
+    data[offset] ^= mask
+    segment.write_bytes(bytes(data))
+
+
+def test_a_corrupted_record_is_skipped_and_the_records_after_it_are_read(tmp_path: Path) -> None:
     writer = SpoolWriter(tmp_path, fsync=False)
     writer.append([b"record-%d" % i for i in range(10)])
     writer.close()
     segment = only_segment(tmp_path)
     good = SpoolReader(tmp_path).read(Checkpoint(tmp_path / "cp.json")).records
-    fifth_starts = good[3].next_offset
-    data = bytearray(segment.read_bytes())
-    data[fifth_starts + 8 + 2] ^= 0xFF  # a byte inside the fifth record's payload
-    segment.write_bytes(bytes(data))
+    fifth_starts, sixth_starts = good[3].next_offset, good[4].next_offset
+    corrupt(segment, fifth_starts + 8 + 2)  # a byte inside the fifth record's payload
+
+    checkpoint = Checkpoint(tmp_path / "cp.json")
+    result = SpoolReader(tmp_path).read(checkpoint)
+    assert [r.payload for r in result.records] == [
+        b"record-%d" % i for i in range(10) if i != 4
+    ]
+    assert result.damage == [
+        SegmentDamage(segment.name, fifth_starts, "checksum mismatch", resumes_at=sixth_starts)
+    ]
+    assert "16 bytes skipped to the next intact record" in result.damage[0].describe()
+
+    checkpoint.advance(result.records)
+    checkpoint.skip(result.damage)
+    again = SpoolReader(tmp_path).read(checkpoint)
+    assert (again.records, again.damage) == ([], []), "damage is reported once, then skipped"
+
+
+def test_a_corrupted_length_resynchronizes_on_the_next_intact_record(tmp_path: Path) -> None:
+    """A flipped bit in a length makes the frame claim the wrong extent; the reader finds
+    the next record by its checksum instead."""
+    writer = SpoolWriter(tmp_path, fsync=False)
+    writer.append([b"x" * 100 + b"-%d" % i for i in range(50)])
+    writer.close()
+    segment = only_segment(tmp_path)
+    good = SpoolReader(tmp_path).read(Checkpoint(tmp_path / "cp.json")).records
+    corrupt(segment, good[19].next_offset, mask=0x40)  # record 20's length: 103 -> 39
 
     result = SpoolReader(tmp_path).read(Checkpoint(tmp_path / "cp.json"))
-    assert [r.payload for r in result.records] == [b"record-%d" % i for i in range(4)]
-    assert result.damage == [SegmentDamage(segment.name, fifth_starts, "checksum mismatch")]
+    assert [r.payload for r in result.records] == [
+        b"x" * 100 + b"-%d" % i for i in range(50) if i != 20
+    ]
+    assert [(d.offset, d.resumes_at) for d in result.damage] == [
+        (good[19].next_offset, good[20].next_offset)
+    ]
+
+
+def test_damage_in_a_live_writers_segment_waits_for_the_next_record(tmp_path: Path) -> None:
+    """With nothing intact after the damage yet, the writer may still add records: the
+    reader neither reports nor gives up the segment until one arrives or the writer is gone."""
+    writer = SpoolWriter(tmp_path, fsync=False)
+    writer.append([b"a", b"bb"])
+    segment = only_segment(tmp_path)
+    reader = SpoolReader(tmp_path)
+    checkpoint = Checkpoint(tmp_path / "cp.json")
+    first = reader.read(checkpoint)
+    corrupt(segment, first.records[0].next_offset + 8)  # inside b"bb"
+
+    waiting = reader.read(checkpoint)
+    assert [r.payload for r in waiting.records] == [b"a"] and waiting.damage == []
+
+    writer.append([b"ccc"])
+    resumed = reader.read(checkpoint)
+    assert [r.payload for r in resumed.records] == [b"a", b"ccc"]
+    assert [d.reason for d in resumed.damage] == ["checksum mismatch"]
+    writer.close()
 
 
 def test_an_absurd_length_is_damage_not_a_huge_allocation(tmp_path: Path) -> None:

@@ -71,8 +71,8 @@ def _explain(report: SyncReport, bootstrap: str, timeout: float) -> None:
         errors.print(f"[yellow]{report.too_large} events are too large for Kafka and stay in the "
                      "spool only[/]")
     if report.damaged_segments:
-        errors.print(f"[yellow]{report.damaged_segments} spool segments are damaged; their "
-                     "unreadable rest was skipped[/]")
+        errors.print(f"[yellow]{report.damaged_segments} spool segments are damaged; the "
+                     "unreadable bytes were skipped (the log names them)[/]")
     if report.pending_bytes:
         errors.print(f"[red]{report.pending_bytes} bytes are still in the spool: Kafka at "
                      f"{bootstrap} did not take them within {timeout:.0f}s; run `runstream sync` "

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import MissingExtraError
-from ..shipper import Shipper, ShipperOptions, written_by_this_process
-from ..spool import SpoolWriter
+from ..shipper import Shipper, ShipperOptions
+from ..spool import SpoolWriter, written_by_this_process
 from ..wire import events_pb2 as pb
 
 if TYPE_CHECKING:

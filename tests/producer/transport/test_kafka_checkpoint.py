@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
-from runstream.shipper import SharedCheckpoint, written_by_this_process
-from runstream.spool import Checkpoint
+from runstream.shipper import SharedCheckpoint
+from runstream.spool import Checkpoint, written_by_this_process
 
 
 def segment(spool: Path, name: str, size: int = 100) -> str:
