@@ -304,7 +304,21 @@ def _run_started(rows: TableRows, envelope: pb.Envelope) -> None:
         environment_variables=dict(env.variables),
         determinism=dict(env.determinism),
     )
-    for param in started.params:
+    _params_and_packages(rows, envelope, started.params, env.packages)
+
+
+def _run_started_continued(rows: TableRows, envelope: pb.Envelope) -> None:
+    more = envelope.run_started_continued
+    _params_and_packages(rows, envelope, more.params, more.packages)
+
+
+def _params_and_packages(
+    rows: TableRows,
+    envelope: pb.Envelope,
+    params: Iterable[pb.Param],
+    packages: Iterable[pb.Package],
+) -> None:
+    for param in params:
         value_type, number, text = _typed(param.value)
         rows.row(
             "params",
@@ -314,7 +328,7 @@ def _run_started(rows: TableRows, envelope: pb.Envelope) -> None:
             value_number=number,
             value_text=text,
         )
-    for package in env.packages:
+    for package in packages:
         rows.row("packages", **_base(envelope), name=package.name, version=package.version)
 
 
@@ -449,6 +463,7 @@ def _heartbeat(rows: TableRows, envelope: pb.Envelope) -> None:
 
 _ROUTES: dict[str, Callable[[TableRows, pb.Envelope], None]] = {
     "run_started": _run_started,
+    "run_started_continued": _run_started_continued,
     "metrics": _metrics,
     "system": _system,
     "samples": _samples,

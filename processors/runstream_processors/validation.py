@@ -87,6 +87,10 @@ def _run_started(envelope: pb.Envelope) -> None:
     _keys("param", [param.key for param in started.params])
 
 
+def _run_started_continued(envelope: pb.Envelope) -> None:
+    _keys("param", [param.key for param in envelope.run_started_continued.params])
+
+
 def _metrics(envelope: pb.Envelope) -> None:
     batch = envelope.metrics
     _keys("metric", batch.keys)
@@ -156,6 +160,7 @@ def _run_finished(envelope: pb.Envelope) -> None:
 
 _CHECKS = {
     "run_started": _run_started,
+    "run_started_continued": _run_started_continued,
     "metrics": _metrics,
     "system": _system,
     "samples": _samples,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import TypeVar
 
+from .limits import MAX_ENVELOPE_BYTES
 from .version import __version__
 from .wire import events_pb2 as pb
 
@@ -18,6 +20,7 @@ Payload = (
     | pb.RunFinished
     | pb.Heartbeat
     | pb.SummaryUpdate
+    | pb.RunStartedContinued
 )
 
 _FIELD_BY_TYPE: dict[type, str] = {
@@ -30,7 +33,14 @@ _FIELD_BY_TYPE: dict[type, str] = {
     pb.RunFinished: "run_finished",
     pb.Heartbeat: "heartbeat",
     pb.SummaryUpdate: "summary",
+    pb.RunStartedContinued: "run_started_continued",
 }
+
+_Item = TypeVar("_Item", pb.Param, pb.Package)
+_PAYLOAD_BYTES = MAX_ENVELOPE_BYTES - 16 * 1024
+"""Room for one payload, leaving space for the Envelope around it."""
+_ITEM_OVERHEAD = 6
+"""A repeated field's tag and length prefix, at most."""
 
 
 def new_id() -> str:
@@ -58,3 +68,52 @@ class EnvelopeFactory:
         )
         getattr(envelope, _FIELD_BY_TYPE[type(payload)]).CopyFrom(payload)
         return envelope
+
+
+def fit_run_started(
+    started: pb.RunStarted,
+) -> list[pb.RunStarted | pb.RunStartedContinued]:
+    """``started`` as payloads that each fit in an envelope.
+
+    Usually just ``started``. A config of thousands of keys or long values would make
+    an envelope the processors must refuse, losing the whole run; instead the params
+    and packages that do not fit follow in ``RunStartedContinued`` payloads.
+    """
+    if started.ByteSize() <= _PAYLOAD_BYTES:
+        return [started]
+    params, packages = list(started.params), list(started.environment.packages)
+    del started.params[:]
+    del started.environment.packages[:]
+    room = _PAYLOAD_BYTES - started.ByteSize()
+    kept_params, params = _take_fitting(params, room)
+    started.params.extend(kept_params)
+    room -= sum(_size(item) for item in kept_params)
+    kept_packages, packages = _take_fitting(packages, room)
+    started.environment.packages.extend(kept_packages)
+    payloads: list[pb.RunStarted | pb.RunStartedContinued] = [started]
+    while params or packages:
+        more = pb.RunStartedContinued()
+        chunk, params = _take_fitting(params, _PAYLOAD_BYTES, at_least=1)
+        more.params.extend(chunk)
+        room = _PAYLOAD_BYTES - more.ByteSize()
+        chunk_packages, packages = _take_fitting(packages, room, at_least=0 if chunk else 1)
+        more.packages.extend(chunk_packages)
+        payloads.append(more)
+    return payloads
+
+
+def _take_fitting(
+    items: list[_Item], room: int, at_least: int = 0
+) -> tuple[list[_Item], list[_Item]]:
+    """The leading items that fit in ``room`` bytes (``at_least`` of them regardless), and the
+    rest."""
+    used = 0
+    for index, item in enumerate(items):
+        used += _size(item)
+        if used > room and index >= at_least:
+            return items[:index], items[index:]
+    return items, []
+
+
+def _size(item: pb.Param | pb.Package) -> int:
+    return item.ByteSize() + _ITEM_OVERHEAD

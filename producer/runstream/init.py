@@ -15,7 +15,7 @@ from .capture.git import GitState, capture_git
 from .capture.seeds import determinism_settings, seed_everything
 from .capture.system import SystemSampler
 from .config import ParamValue, flatten_config, to_params
-from .envelopes import EnvelopeFactory, new_id
+from .envelopes import EnvelopeFactory, fit_run_started, new_id
 from .errors import InvalidInputError
 from .limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, project_problem
 from .recorder import Recorder, RecorderOptions
@@ -75,7 +75,8 @@ def init(
         capture_env,
         artifacts,
     )
-    recorder.submit(started)
+    for payload in fit_run_started(started):
+        recorder.submit(payload)
     if diff is not None:
         recorder.submit(diff)
     run = Run(

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import runstream
 from runstream.settings import Settings
 from runstream.spool import MAGIC, Checkpoint, SpoolReader, SpoolWriter
 from runstream.wire import events_pb2 as pb
@@ -157,6 +158,17 @@ def test_a_corrupted_record_is_a_dead_letter_and_the_records_after_it_are_kept(
     assert reason == "spool_damage" and "skipped to the next intact record" in detail
     assert finished == 1, "the records after the damaged one were taken in"
     assert 0 < metric_points < 102
+
+
+def test_a_config_split_over_several_envelopes_is_stored_whole(runstream_dir: Settings) -> None:
+    config = {f"text{i}": "x" * 60_000 for i in range(40)} | {f"k{i}": i for i in range(3_000)}
+    with runstream.init(project="tests", name="wide", config=config, system_interval=None):
+        pass
+    with store(runstream_dir) as client:
+        stored = scalar(client, "SELECT count() FROM runstream.params")
+        dead = scalar(client, "SELECT count() FROM runstream.dead_letters")
+        status = scalar(client, "SELECT status FROM runstream.runs")
+    assert (stored, dead, status) == (len(config), 0, "finished")
 
 
 def test_a_second_owner_waits_then_gets_a_clear_error(runstream_dir: Settings) -> None:

@@ -100,6 +100,11 @@ def test_empty_metric_key() -> None:
     assert reason_of(envelope(metrics=batch).SerializeToString()) == "invalid_key"
 
 
+def test_params_continuing_run_started_have_their_keys_checked() -> None:
+    more = pb.RunStartedContinued(params=[pb.Param(key="", value=pb.Value(integer=1))])
+    assert reason_of(envelope(run_started_continued=more).SerializeToString()) == "invalid_key"
+
+
 def test_artifact_needs_a_content_address() -> None:
     artifact = pb.ArtifactLogged(name="model", sha256="nothex", uri="file:///x")
     assert reason_of(envelope(artifact=artifact).SerializeToString()) == "invalid_artifact"

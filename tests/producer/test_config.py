@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import runstream
 from runstream.config import flatten_config, to_params
-from runstream.limits import MAX_KEY_LENGTH, MAX_TEXT_VALUE_BYTES
+from runstream.limits import MAX_ENVELOPE_BYTES, MAX_KEY_LENGTH, MAX_TEXT_VALUE_BYTES
 from runstream.redaction import REDACTED
 from runstream.settings import Settings
 from runstream.wire import events_pb2 as pb
@@ -325,4 +325,31 @@ def test_redacted_values_never_reach_the_spool(
     assert typed(list(started.params)) == {
         "db.password": ("text", REDACTED),
         "lr": ("number", 0.1),
+    }
+
+
+def test_a_config_too_large_for_one_envelope_follows_run_started_in_more_envelopes(
+    start_run: Callable[..., runstream.Run],
+    read_envelopes: Callable[[Settings], list[pb.Envelope]],
+    runstream_dir: Settings,
+) -> None:
+    """A config of thousands of keys and long values is valid input: it must neither be cut
+    nor make an envelope the processors refuse (which would lose the whole run)."""
+    config = {f"text{i}": f"{i}:" + "x" * 60_000 for i in range(40)}
+    config |= {f"grid.point{i}": i for i in range(5_000)}
+    start_run(config=config).finish()
+
+    envelopes = read_envelopes(runstream_dir)
+    sizes = [envelope.ByteSize() for envelope in envelopes]
+    assert max(sizes) <= MAX_ENVELOPE_BYTES, sizes
+    kinds = [envelope.WhichOneof("payload") for envelope in envelopes]
+    continued = kinds.count("run_started_continued")
+    assert kinds[: 1 + continued] == ["run_started"] + ["run_started_continued"] * continued
+    assert continued >= 2
+    params = list(envelopes[0].run_started.params)
+    for envelope in envelopes[1 : 1 + continued]:
+        params.extend(envelope.run_started_continued.params)
+    assert typed(params) == {
+        key: ("text", value) if isinstance(value, str) else ("integer", value)
+        for key, value in config.items()
     }

@@ -91,7 +91,7 @@ def _numbers_per_block(text: str) -> dict[str, list[int]]:
 def test_no_message_or_enum_uses_a_number_twice() -> None:
     numbers = _numbers_per_block(PROTO_FILE.read_text())
     assert {"Envelope", "MetricBatch", "RunStatus"} <= set(numbers), "the parser missed blocks"
-    assert len(numbers["Envelope"]) == 15  # 6 header fields + 9 payloads in the oneof
+    assert len(numbers["Envelope"]) == 16  # 6 header fields + 10 payloads in the oneof
     for block, used in numbers.items():
         duplicates = sorted({number for number in used if used.count(number) > 1})
         assert not duplicates, f"{block} uses field numbers {duplicates} more than once"
@@ -139,6 +139,7 @@ RELEASED_V1: dict[str, dict[int, str]] = {
         16: "run_finished: RunFinished",
         17: "heartbeat: Heartbeat",
         18: "summary: SummaryUpdate",
+        22: "run_started_continued: RunStartedContinued",
     },
     "Value": {1: "number: double", 2: "integer: int64", 3: "flag: bool", 4: "text: string"},
     "Param": {1: "key: string", 2: "value: Value"},
@@ -221,6 +222,7 @@ RELEASED_V1: dict[str, dict[int, str]] = {
     "DatasetFile": {1: "path: string", 2: "size_bytes: uint64", 3: "sha256: string"},
     "DatasetVersion": {1: "name: string", 2: "version: string", 3: "files: repeated DatasetFile"},
     "SummaryUpdate": {1: "entries: repeated Param"},
+    "RunStartedContinued": {1: "params: repeated Param", 2: "packages: repeated Package"},
     "RunFinished": {
         1: "status: RunStatus",
         2: "summary: repeated Param",

@@ -50,7 +50,7 @@ Global___RunStatus: _TypeAlias = RunStatus  # noqa: Y015
 
 @_typing.final
 class Envelope(_message.Message):
-    """Next Envelope field number: 22"""
+    """Next Envelope field number: 23"""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -69,6 +69,7 @@ class Envelope(_message.Message):
     RUN_FINISHED_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
+    RUN_STARTED_CONTINUED_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """32 hex chars (uuid4); the dedupe key end to end"""
     project: _builtins.str
@@ -97,6 +98,8 @@ class Envelope(_message.Message):
     def heartbeat(self) -> Global___Heartbeat: ...
     @_builtins.property
     def summary(self) -> Global___SummaryUpdate: ...
+    @_builtins.property
+    def run_started_continued(self) -> Global___RunStartedContinued: ...
     def __init__(
         self,
         *,
@@ -115,12 +118,13 @@ class Envelope(_message.Message):
         run_finished: Global___RunFinished | None = ...,
         heartbeat: Global___Heartbeat | None = ...,
         summary: Global___SummaryUpdate | None = ...,
+        run_started_continued: Global___RunStartedContinued | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "dataset", b"dataset", "heartbeat", b"heartbeat", "metrics", b"metrics", "payload", b"payload", "run_finished", b"run_finished", "run_started", b"run_started", "samples", b"samples", "summary", b"summary", "system", b"system"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "dataset", b"dataset", "heartbeat", b"heartbeat", "metrics", b"metrics", "payload", b"payload", "run_finished", b"run_finished", "run_started", b"run_started", "run_started_continued", b"run_started_continued", "samples", b"samples", "summary", b"summary", "system", b"system"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "dataset", b"dataset", "event_id", b"event_id", "heartbeat", b"heartbeat", "metrics", b"metrics", "payload", b"payload", "project", b"project", "run_finished", b"run_finished", "run_id", b"run_id", "run_started", b"run_started", "samples", b"samples", "sdk_version", b"sdk_version", "seq", b"seq", "summary", b"summary", "system", b"system", "time_unix_nano", b"time_unix_nano"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "dataset", b"dataset", "event_id", b"event_id", "heartbeat", b"heartbeat", "metrics", b"metrics", "payload", b"payload", "project", b"project", "run_finished", b"run_finished", "run_id", b"run_id", "run_started", b"run_started", "run_started_continued", b"run_started_continued", "samples", b"samples", "sdk_version", b"sdk_version", "seq", b"seq", "summary", b"summary", "system", b"system", "time_unix_nano", b"time_unix_nano"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["run_started", "metrics", "system", "samples", "artifact", "dataset", "run_finished", "heartbeat", "summary"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["run_started", "metrics", "system", "samples", "artifact", "dataset", "run_finished", "heartbeat", "summary", "run_started_continued"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -426,6 +430,34 @@ class RunStarted(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunStarted: _TypeAlias = RunStarted  # noqa: Y015
+
+@_typing.final
+class RunStartedContinued(_message.Message):
+    """What did not fit in the RunStarted envelope (a config of thousands of keys, long
+    text values): more params and packages of the same run, sent right after it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARAMS_FIELD_NUMBER: _builtins.int
+    PACKAGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def params(self) -> _containers.RepeatedCompositeFieldContainer[Global___Param]: ...
+    @_builtins.property
+    def packages(self) -> _containers.RepeatedCompositeFieldContainer[Global___Package]: ...
+    def __init__(
+        self,
+        *,
+        params: _abc.Iterable[Global___Param] | None = ...,
+        packages: _abc.Iterable[Global___Package] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["packages", b"packages", "params", b"params"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunStartedContinued: _TypeAlias = RunStartedContinued  # noqa: Y015
 
 @_typing.final
 class MetricBatch(_message.Message):
