@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import TypeVar
 
-from .limits import MAX_ENVELOPE_BYTES
+from .limits import MAX_PAYLOAD_BYTES
 from .version import __version__
 from .wire import events_pb2 as pb
 
@@ -37,8 +37,6 @@ _FIELD_BY_TYPE: dict[type, str] = {
 }
 
 _Item = TypeVar("_Item", pb.Param, pb.Package)
-_PAYLOAD_BYTES = MAX_ENVELOPE_BYTES - 16 * 1024
-"""Room for one payload, leaving space for the Envelope around it."""
 _ITEM_OVERHEAD = 6
 """A repeated field's tag and length prefix, at most."""
 
@@ -79,12 +77,12 @@ def fit_run_started(
     an envelope the processors must refuse, losing the whole run; instead the params
     and packages that do not fit follow in ``RunStartedContinued`` payloads.
     """
-    if started.ByteSize() <= _PAYLOAD_BYTES:
+    if started.ByteSize() <= MAX_PAYLOAD_BYTES:
         return [started]
     params, packages = list(started.params), list(started.environment.packages)
     del started.params[:]
     del started.environment.packages[:]
-    room = _PAYLOAD_BYTES - started.ByteSize()
+    room = MAX_PAYLOAD_BYTES - started.ByteSize()
     kept_params, params = _take_fitting(params, room)
     started.params.extend(kept_params)
     room -= sum(_size(item) for item in kept_params)
@@ -93,9 +91,9 @@ def fit_run_started(
     payloads: list[pb.RunStarted | pb.RunStartedContinued] = [started]
     while params or packages:
         more = pb.RunStartedContinued()
-        chunk, params = _take_fitting(params, _PAYLOAD_BYTES, at_least=1)
+        chunk, params = _take_fitting(params, MAX_PAYLOAD_BYTES, at_least=1)
         more.params.extend(chunk)
-        room = _PAYLOAD_BYTES - more.ByteSize()
+        room = MAX_PAYLOAD_BYTES - more.ByteSize()
         chunk_packages, packages = _take_fitting(packages, room, at_least=0 if chunk else 1)
         more.packages.extend(chunk_packages)
         payloads.append(more)

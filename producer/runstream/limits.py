@@ -17,6 +17,8 @@ MAX_SAMPLES_PER_BATCH = 10_000
 MAX_POINTS_PER_BATCH = 20_000
 MAX_ENVELOPE_BYTES = 900 * 1024
 """Below Kafka's default 1 MiB message limit, with room for the record header."""
+MAX_PAYLOAD_BYTES = MAX_ENVELOPE_BYTES - 16 * 1024
+"""Room for one payload (a batch, a RunStarted), leaving space for the Envelope around it."""
 
 ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 PROJECT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from . import metric_batch
 from .envelopes import EnvelopeFactory, Payload
-from .limits import MAX_ENVELOPE_BYTES, MAX_POINTS_PER_BATCH
+from .limits import MAX_PAYLOAD_BYTES, MAX_POINTS_PER_BATCH
 from .transport.base import Transport
 from .wire import events_pb2 as pb
 
@@ -122,15 +122,11 @@ def _encode(split: str, rows: list[MetricEntry]) -> _Encoded:
     return _Encoded(batches, points, nonfinite, rejected)
 
 
-_BATCH_BYTES = MAX_ENVELOPE_BYTES - 16 * 1024
-"""Room for one MetricBatch, leaving space for the Envelope around it."""
-
-
 def _fitting(split: str, rows: list[MetricEntry]) -> list[tuple[pb.MetricBatch, array[float]]]:
     """``rows`` as batches that each fit in an envelope: one, unless the keys are huge
     (thousands of long keys); then halved by rows, and a lone row by its keys."""
     batch, column = metric_batch.encode(split, rows)
-    if batch.ByteSize() <= _BATCH_BYTES:
+    if batch.ByteSize() <= MAX_PAYLOAD_BYTES:
         return [(batch, column)]
     if len(rows) > 1:
         middle = len(rows) // 2

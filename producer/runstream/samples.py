@@ -6,11 +6,8 @@ import json
 from collections.abc import Sequence
 
 from .errors import InvalidValueError
-from .limits import MAX_ENVELOPE_BYTES, MAX_SAMPLE_FIELD_BYTES, MAX_SAMPLES_PER_BATCH
+from .limits import MAX_PAYLOAD_BYTES, MAX_SAMPLE_FIELD_BYTES, MAX_SAMPLES_PER_BATCH
 from .wire import events_pb2 as pb
-
-_BATCH_BYTES = MAX_ENVELOPE_BYTES - 16 * 1024
-"""Room for one SampleBatch, leaving space for the Envelope around it."""
 
 
 def render(field: str, index: int, value: object) -> str:
@@ -65,7 +62,8 @@ def sample_batches(
     size = 0
     for sample in samples:
         cost = sample.ByteSize() + 8
-        if not batches or len(batches[-1]) >= MAX_SAMPLES_PER_BATCH or size + cost > _BATCH_BYTES:
+        full = bool(batches) and len(batches[-1]) >= MAX_SAMPLES_PER_BATCH
+        if not batches or full or size + cost > MAX_PAYLOAD_BYTES:
             batches.append([])
             size = 0
         batches[-1].append(sample)
