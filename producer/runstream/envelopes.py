@@ -6,35 +6,21 @@ import time
 import uuid
 from typing import TypeVar
 
+from google.protobuf.message import Message
+
 from .limits import MAX_PAYLOAD_BYTES
 from .version import __version__
 from .wire import events_pb2 as pb
 
-Payload = (
-    pb.RunStarted
-    | pb.MetricBatch
-    | pb.SystemStats
-    | pb.SampleBatch
-    | pb.ArtifactLogged
-    | pb.DatasetVersion
-    | pb.RunFinished
-    | pb.Heartbeat
-    | pb.SummaryUpdate
-    | pb.RunStartedContinued
-)
+Payload = Message
+"""Any payload message of the Envelope's ``payload`` oneof."""
 
-_FIELD_BY_TYPE: dict[type, str] = {
-    pb.RunStarted: "run_started",
-    pb.MetricBatch: "metrics",
-    pb.SystemStats: "system",
-    pb.SampleBatch: "samples",
-    pb.ArtifactLogged: "artifact",
-    pb.DatasetVersion: "dataset",
-    pb.RunFinished: "run_finished",
-    pb.Heartbeat: "heartbeat",
-    pb.SummaryUpdate: "summary",
-    pb.RunStartedContinued: "run_started_continued",
+_FIELD_BY_MESSAGE: dict[str, str] = {
+    field.message_type.full_name: field.name
+    for field in pb.Envelope.DESCRIPTOR.oneofs_by_name["payload"].fields
+    if field.message_type is not None
 }
+"""Payload message name → Envelope field, read from the descriptor: a new kind needs no edit."""
 
 _Item = TypeVar("_Item", pb.Param, pb.Package)
 _ITEM_OVERHEAD = 6
@@ -64,7 +50,7 @@ class EnvelopeFactory:
             time_unix_nano=time.time_ns(),
             sdk_version=__version__,
         )
-        getattr(envelope, _FIELD_BY_TYPE[type(payload)]).CopyFrom(payload)
+        getattr(envelope, _FIELD_BY_MESSAGE[payload.DESCRIPTOR.full_name]).CopyFrom(payload)
         return envelope
 
 

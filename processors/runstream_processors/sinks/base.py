@@ -1,12 +1,8 @@
-"""The sink interface: write a batch of valid events, keep invalid ones as dead letters."""
+"""What a sink returns: how many events it stored, and the ones it refused as dead letters."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
-
-from runstream.wire import events_pb2 as pb
 
 
 @dataclass(frozen=True)
@@ -28,13 +24,5 @@ class WriteResult:
     """Events newly stored."""
     duplicates: int
     """Events skipped because they were stored before (a replay)."""
-    dead_letters: list[DeadLetter]
-    """Events refused by the sink itself (e.g. their run is unknown)."""
-
-
-class Sink(Protocol):
-    def write(self, events: Sequence[tuple[pb.Envelope, bytes]], source: str) -> WriteResult:
-        """Durably store ``events`` (envelope, original bytes) or raise; replays are no-ops."""
-        ...
-
-    def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
+    refused: list[DeadLetter]
+    """Events the sink would not store (their run is unknown); not written anywhere yet."""

@@ -1,4 +1,4 @@
-"""The ClickHouse sink, for a server and for the embedded chdb store alike (clickhouse-connect).
+"""The ClickHouse sink, for a server and for the embedded chdb store alike.
 
 Replays are harmless in three layers: events whose id is already in
 ``events_seen`` are skipped; each table insert carries a deduplication token
@@ -14,11 +14,14 @@ from typing import Any
 
 from runstream.wire import events_pb2 as pb
 
-from ..errors import StoreUnavailableError, TransientError
-from ..rows import TableRows, _arrow
+from ..errors import StoreRefusedError, StoreUnavailableError, TransientError
+from ..kinds import REGISTRY
+from ..tables import DEAD_LETTERS
 from .base import DeadLetter, WriteResult
+from .inserts import ArrowInserts, inserts_for
 
 _LOOKUP_CHUNK = 5_000
+Event = tuple[pb.Envelope, bytes]
 
 
 class ClickHouseSink:
@@ -26,35 +29,48 @@ class ClickHouseSink:
 
     def __init__(self, client: Any) -> None:
         self._client = client
+        self._inserts: ArrowInserts = inserts_for(client)
         self._known_runs: set[str] = set()
 
-    def write(self, events: Sequence[tuple[pb.Envelope, bytes]], source: str) -> WriteResult:
-        fresh, duplicates = self._unseen(events)
-        known, orphans = self._split_unknown_runs(fresh, source)
-        rows = TableRows()
-        rows.add(envelope for envelope, _ in known)
-        for table, data in rows.tables().items():
-            self._insert(table, data, rows.event_ids[table] or {e.event_id for e, _ in known})
-        if orphans:
-            self.write_dead_letters(orphans)
-        return WriteResult(len(known), duplicates, orphans)
+    def close(self) -> None:
+        self._inserts.close()
+
+    def write(
+        self, events: Sequence[Event], source: str, skip: frozenset[str] = frozenset()
+    ) -> WriteResult:
+        """Store ``events`` (envelope, original bytes); replays are no-ops.
+
+        Tables in ``skip`` already hold these events' rows (a retry of part of a batch the
+        store refused). Raises TransientError when the store is unreachable, and
+        StoreRefusedError, naming the tables already written, when it refuses the batch.
+        """
+        written: set[str] = set(skip)
+        try:
+            fresh, duplicates = self._unseen(events)
+            known, refused = self._split_unknown_runs(fresh, source)
+            rows = REGISTRY.rows(envelope for envelope, _ in known)
+            for table, data in rows.tables().items():
+                if table not in written:
+                    ids = rows.event_ids[table] or {e.event_id for e, _ in known}
+                    self._insert(table, data, ids)
+                    written.add(table)
+        except TransientError:
+            raise
+        except Exception as exc:
+            raise StoreRefusedError(f"{type(exc).__name__}: {exc}", frozenset(written)) from exc
+        return WriteResult(len(known), duplicates, refused)
 
     def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         if not letters:
             return
-        columns: dict[str, list[object]] = {
-            name: []
-            for name in ("source", "reason", "detail", "event_id", "project", "run_id", "payload")
-        }
+        columns: dict[str, list[object]] = {name: [] for name in DEAD_LETTERS.columns}
         for letter in letters:
             for name in columns:
                 columns[name].append(getattr(letter, name))
-        token_source = (hashlib.sha256(letter.payload).hexdigest() for letter in letters)
-        self._insert("dead_letters", _arrow("dead_letters", columns), set(token_source))
+        tokens = {_letter_digest(letter) for letter in letters}
+        self._insert(DEAD_LETTERS.name, DEAD_LETTERS.arrow(columns), tokens)
 
-    def _unseen(
-        self, events: Sequence[tuple[pb.Envelope, bytes]]
-    ) -> tuple[list[tuple[pb.Envelope, bytes]], int]:
+    def _unseen(self, events: Sequence[Event]) -> tuple[list[Event], int]:
         ids = list({envelope.event_id for envelope, _ in events})
         seen = self._existing(
             "SELECT event_id FROM runstream.events_seen WHERE event_id IN {ids:Array(String)}", ids
@@ -67,8 +83,8 @@ class ClickHouseSink:
         return fresh, len(events) - len(fresh)
 
     def _split_unknown_runs(
-        self, events: list[tuple[pb.Envelope, bytes]], source: str
-    ) -> tuple[list[tuple[pb.Envelope, bytes]], list[DeadLetter]]:
+        self, events: list[Event], source: str
+    ) -> tuple[list[Event], list[DeadLetter]]:
         """Events of runs that never started are dead letters, not rows nobody can join."""
         starting = {e.run_id for e, _ in events if e.HasField("run_started")}
         asked = list({e.run_id for e, _ in events} - starting - self._known_runs)
@@ -83,18 +99,19 @@ class ClickHouseSink:
         for envelope, payload in events:
             if envelope.run_id in self._known_runs:
                 known.append((envelope, payload))
-            else:
-                orphans.append(
-                    DeadLetter(
-                        "unknown_run",
-                        f"run {envelope.run_id} has no run_started event",
-                        payload,
-                        source,
-                        envelope.event_id,
-                        envelope.project,
-                        envelope.run_id,
-                    )
+                continue
+            detail = f"run {envelope.run_id} has no run_started event"
+            orphans.append(
+                DeadLetter(
+                    "unknown_run",
+                    detail,
+                    payload,
+                    source,
+                    envelope.event_id,
+                    envelope.project,
+                    envelope.run_id,
                 )
+            )
         return known, orphans
 
     def _existing(self, sql: str, ids: list[str]) -> Iterable[str]:
@@ -107,18 +124,7 @@ class ClickHouseSink:
 
     def _insert(self, table: str, data: Any, event_ids: set[str]) -> None:
         token = hashlib.sha256(f"{table}:{','.join(sorted(event_ids))}".encode()).hexdigest()
-        self._call(
-            self._client.insert_arrow,
-            f"runstream.{table}",
-            data,
-            settings={
-                "insert_deduplication_token": token,
-                "insert_deduplicate": 1,
-                # Every sort key ends in (event_id, idx): no two rows of a batch can replace
-                # each other, so the per-insert merge is pure cost (~40% of insert time).
-                "optimize_on_insert": 0,
-            },
-        )
+        self._call(self._inserts.insert, f"runstream.{table}", data, token)
 
     @staticmethod
     def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -130,6 +136,13 @@ class ClickHouseSink:
             if _is_connection_error(exc):
                 raise StoreUnavailableError(f"the store did not answer: {exc}") from exc
             raise
+
+
+def _letter_digest(letter: DeadLetter) -> str:
+    """Two letters for the same bytes and reason are one letter, however often replayed."""
+    digest = hashlib.sha256(letter.payload)
+    digest.update(f"\0{letter.source}\0{letter.reason}\0{letter.detail}".encode())
+    return digest.hexdigest()
 
 
 def _is_connection_error(exc: Exception) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from runstream.spool import Checkpoint, SpoolReader
 from runstream.wire import events_pb2 as pb
-from runstream_processors.rows import TableRows
+from runstream_processors.kinds import REGISTRY
 
 HERE = Path(__file__).resolve().parent
 TRAIN_JOB = HERE / "train_job.py"
@@ -200,9 +200,7 @@ def spool_envelopes(spool_dir: Path) -> list[pb.Envelope]:
 
 def expected_rows(envelopes: list[pb.Envelope]) -> dict[str, int]:
     """Rows per table the store must hold for ``envelopes``, routed by the processors' code."""
-    rows = TableRows()
-    rows.add(envelopes)
-    built = rows.tables()
+    built = REGISTRY.rows(envelopes).tables()
     return {table: built[table].num_rows if table in built else 0 for table in TABLES}
 
 
@@ -267,9 +265,7 @@ def start_store_server(root: Path, timeout: float = 90.0) -> tuple[Process, str]
 
 def expected_fingerprint(envelopes: list[pb.Envelope]) -> list[tuple[Any, ...]]:
     """:func:`metric_fingerprint` computed from the envelopes themselves."""
-    metrics = TableRows()
-    metrics.add(envelopes)
-    table = metrics.tables()["metrics"]
+    table = REGISTRY.rows(envelopes).tables()["metrics"]
     grouped = table.group_by(["run_id", "key"]).aggregate(
         [("value", "count"), ("value", "sum"), ("step", "min"), ("step", "max")])
     rows = zip(*(grouped.column(name).to_pylist() for name in

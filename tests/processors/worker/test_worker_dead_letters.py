@@ -99,3 +99,38 @@ def test_bad_records_become_dead_letters_and_good_ones_still_arrive(pipeline: Pi
         assert headers["runstream.detail"]
     assert worker.alive(), worker.output()
     assert worker.stop() == 0
+
+
+def test_an_event_the_store_refuses_is_a_dead_letter_and_blocks_nothing(
+    pipeline: Pipeline,
+) -> None:
+    with pipeline.client() as client:
+        client.command("ALTER TABLE runstream.samples "
+                       "ADD CONSTRAINT no_poison CHECK prediction != 'poison'")
+    run_id = uuid.uuid4().hex
+    started = envelope(run_id=run_id, run_started=pb.RunStarted(name="poisoned"))
+    poisoned = envelope(run_id=run_id, seq=2, samples=pb.SampleBatch(
+        step=0, samples=[pb.Sample(id="0", prediction="poison")]))
+    after = envelope(run_id=run_id, seq=3, heartbeat=pb.Heartbeat(interval_ms=1000))
+    worker = pipeline.worker()
+    # one key, one partition: the refused event sits between two good ones
+    produce(pipeline, {"a-start": started.SerializeToString()})
+    produce(pipeline, {"a-start": poisoned.SerializeToString()})
+    produce(pipeline, {"a-start": after.SerializeToString()})
+    assert pipeline.job(0, "--steps", "50").wait(120) == 0
+
+    envelopes = spool_envelopes(pipeline.train_dir / "spool" / "kafka")
+    pipeline.wait_for_events(len(envelopes) + 2)
+    assert stored_rows(pipeline) == {
+        table: count + (1 if table == "runs_started" else 0)
+        for table, count in expected_rows(envelopes).items()}
+    letters = pipeline.query(
+        "SELECT reason, event_id, project, run_id FROM runstream.dead_letters")
+    assert letters == [("store_rejected", poisoned.event_id, "kafka-tests", run_id)]
+    dead = dlq_messages(pipeline, 1)
+    headers = dict(dead[0].headers)
+    assert headers["runstream.reason"] == b"store_rejected"
+    assert headers["runstream.event_id"] == poisoned.event_id.encode()
+    assert dead[0].value == poisoned.SerializeToString()
+    assert worker.alive(), worker.output()
+    assert worker.stop() == 0

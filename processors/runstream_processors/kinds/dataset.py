@@ -1,0 +1,72 @@
+"""``dataset``: a dataset version, its manifest of files (path, size, SHA-256)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from runstream.limits import MAX_NAME_LENGTH, SHA256_PATTERN
+from runstream.wire import events_pb2 as pb
+
+from ..errors import InvalidEventError
+from ..tables import STRING, STRINGS, TIMESTAMP, UINT64, Table, TableRows
+from .base import Kind
+
+DATASETS = Table(
+    "datasets",
+    {
+        "project": STRING,
+        "run_id": STRING,
+        "name": STRING,
+        "version": STRING,
+        "file_count": UINT64,
+        "total_bytes": UINT64,
+        "files.path": STRINGS,
+        "files.size_bytes": pa.list_(UINT64),
+        "files.sha256": STRINGS,
+        "time": TIMESTAMP,
+        "event_id": STRING,
+    },
+)
+
+
+def check(envelope: pb.Envelope) -> None:
+    dataset = envelope.dataset
+    if not dataset.name or len(dataset.name) > MAX_NAME_LENGTH:
+        raise InvalidEventError(
+            "invalid_dataset", f"dataset.name must be 1 to {MAX_NAME_LENGTH} characters"
+        )
+    if not dataset.version:
+        raise InvalidEventError("invalid_dataset", f"dataset {dataset.name!r} has no version")
+    for file in dataset.files:
+        if not file.path:
+            raise InvalidEventError(
+                "invalid_dataset", f"dataset {dataset.name!r}: a file has no path"
+            )
+        if not SHA256_PATTERN.match(file.sha256):
+            raise InvalidEventError(
+                "invalid_dataset",
+                f"dataset {dataset.name!r}: {file.path!r} sha256 is not 64 hex chars",
+            )
+
+
+def rows(envelope: pb.Envelope, out: TableRows) -> None:
+    dataset = envelope.dataset
+    files = list(dataset.files)
+    out.row(
+        DATASETS,
+        project=envelope.project,
+        run_id=envelope.run_id,
+        event_id=envelope.event_id,
+        name=dataset.name,
+        version=dataset.version,
+        file_count=len(files),
+        total_bytes=sum(f.size_bytes for f in files),
+        time=envelope.time_unix_nano,
+        **{
+            "files.path": [f.path for f in files],
+            "files.size_bytes": [f.size_bytes for f in files],
+            "files.sha256": [f.sha256 for f in files],
+        },
+    )
+
+
+KIND = Kind(field="dataset", check=check, rows=rows, tables=(DATASETS,))
