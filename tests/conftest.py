@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import chdb_http  # noqa: F401  (first: once tests/ is on sys.path, tests/chdb_http would shadow it)
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
