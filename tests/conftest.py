@@ -7,6 +7,7 @@ local servers that ``deploy/local/services.sh`` installs and starts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,10 @@ from pathlib import Path
 
 import pytest
 
+# Import the package chdb_http before tests/ goes on sys.path, where the test folder
+# tests/chdb_http (no __init__.py) would otherwise shadow it as a namespace package.
+with contextlib.suppress(ImportError):  # without the store extra its tests skip or fail alone
+    import chdb_http  # noqa: F401
 sys.path.insert(0, str(Path(__file__).parent))
 
 from real_services import *  # noqa: F403  (pytest fixtures)

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """What going through ``runstream store serve`` costs, next to the same work in-process.
 
-The same clickhouse-connect calls run twice: against the server (HTTP on loopback,
-a subprocess owning its own store) and in-process (``chdb://`` on another store in
-this process, no HTTP). Measured:
+The same clickhouse-connect calls run twice: against the server (chdb_http, started
+as ``runstream store serve``: HTTP on loopback, a subprocess owning its own store) and
+in-process (``chdb://`` on another store in this process, no HTTP). Measured:
 
 * a small query (``SELECT 1``), sequential, p50/p99;
 * a 1M-row result in Native (``raw_query``, so client-side decoding is not timed);

@@ -7,7 +7,7 @@ code change between a laptop (embedded mode) and a team cluster (Kafka).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DIR = ".runstream"
@@ -30,6 +30,14 @@ class Settings:
     s3_bucket: str
     spool_retention_s: float = 7 * 24 * 3600.0
     """Consumed spool segments are kept this long for replays (env: hours)."""
+    server_users_file: Path | None = None
+    """Users of ``runstream store serve`` (TOML or JSON; ``RUNSTREAM_SERVER_USERS``)."""
+    server_password: str | None = field(default=None, repr=False)
+    """Password of the server's read-write user ``default``, when there is no users file
+    (``RUNSTREAM_SERVER_PASSWORD``)."""
+    server_readonly_password: str | None = field(default=None, repr=False)
+    """Adds the server's read-only user ``readonly`` with this password, when there is no
+    users file (``RUNSTREAM_SERVER_READONLY_PASSWORD``)."""
 
     @property
     def spool_dir(self) -> Path:
@@ -62,4 +70,7 @@ def load_settings(root: str | os.PathLike[str] | None = None) -> Settings:
         s3_secret_key=env.get("RUNSTREAM_S3_SECRET_KEY") or None,
         s3_bucket=env.get("RUNSTREAM_S3_BUCKET", "runstream-artifacts"),
         spool_retention_s=float(env.get("RUNSTREAM_SPOOL_RETENTION_HOURS", "168")) * 3600.0,
+        server_users_file=Path(users) if (users := env.get("RUNSTREAM_SERVER_USERS")) else None,
+        server_password=env.get("RUNSTREAM_SERVER_PASSWORD") or None,
+        server_readonly_password=env.get("RUNSTREAM_SERVER_READONLY_PASSWORD") or None,
     )

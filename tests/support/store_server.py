@@ -1,8 +1,10 @@
 """A real ``runstream store serve`` process: started on a free port, owning a private store.
 
-The server runs as a subprocess (it must own its store, as in production) with a
-private RUNSTREAM_DIR; ``start_server`` waits for ``/ping``. Used by the server's own
-tests and by every test that reads through a served store (the CLI's, for one).
+The server (chdb_http with runstream's lock, migrations and spool intake) runs as a
+subprocess (it must own its store, as in production) with a private RUNSTREAM_DIR;
+``start_server`` waits for ``/ping``. Used by chdb_http's tests, by those of
+``runstream store serve`` and by every test that reads through a served store (the
+CLI's, for one); ``http`` sends one raw request.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,3 +104,27 @@ def start_server(
         time.sleep(0.2)
     server.stop()
     pytest.fail(f"the server did not answer /ping within {timeout:.0f}s:\n{server.output()}")
+
+
+def http(
+    server: Server,
+    query: str | None = None,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    anonymous: bool = False,
+    **args: str,
+) -> tuple[int, dict[str, str], bytes]:
+    """One raw request as ``default`` (unless anonymous); (status, headers, body), errors too."""
+    params = {} if anonymous else {"user": "default", "password": ADMIN_PASSWORD}
+    params.update(args)
+    if query is not None:
+        params["query"] = query
+    url = f"{server.url}/?{urllib.parse.urlencode(params)}"
+    request = urllib.request.Request(
+        url, data=body, headers=headers or {}, method="POST" if body is not None else "GET"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()

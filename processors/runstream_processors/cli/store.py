@@ -7,18 +7,12 @@ import sys
 from pathlib import Path
 
 import click
+from chdb_http import ClickHouseError, UsersConfigError
+from chdb_http.config import DEFAULT_MAX_BODY_MB, DEFAULT_MAX_QUERY_SECONDS, DEFAULT_PORT
 from runstream.settings import load_settings
 
 from ..errors import ProcessorError
-from ..server.auth import UsersConfigError, load_users
-from ..server.config import (
-    DEFAULT_INGEST_INTERVAL,
-    DEFAULT_MAX_BODY_MB,
-    DEFAULT_MAX_QUERY_SECONDS,
-    DEFAULT_PORT,
-    ServerConfig,
-)
-from ..server.errors import ClickHouseError
+from ..store.serve import DEFAULT_INGEST_INTERVAL
 
 
 @click.group("store")
@@ -38,7 +32,8 @@ def store() -> None:
     "--dir",
     "data_dir",
     type=click.Path(file_okay=False),
-    help="local data directory (sets RUNSTREAM_DIR) [default: the CLI's --dir]",
+    help="local data directory whose store/ is served and whose spool/local/ is taken in "
+    "[default: the CLI's --dir, else RUNSTREAM_DIR, else ./.runstream]",
 )
 @click.option(
     "--users-file",
@@ -91,7 +86,7 @@ def serve_command(
     ClickHouse plugin over HTTP), or set RUNSTREAM_CLICKHOUSE_URL=http://HOST:PORT for
     the runstream CLI and workers while it runs.
     """
-    from ..server.runner import serve
+    from ..store.serve import load_users, serve_store, server_config
 
     logging.basicConfig(
         level=log_level.upper(),
@@ -100,16 +95,16 @@ def serve_command(
     )
     root = data_dir or ctx.find_root().params.get("data_dir")
     try:
-        config = ServerConfig.from_settings(
-            load_settings(root),
-            load_users(users_file),
+        settings = load_settings(root)
+        config = server_config(
+            settings,
+            load_users(settings, users_file),
             host=host,
             port=port,
             max_body_bytes=max_body_mb * 1024 * 1024,
             max_query_seconds=max_query_seconds,
-            ingest_interval=ingest_interval,
         )
-        serve(config)
+        serve_store(config, settings.local_spool_dir, ingest_interval)
     except (UsersConfigError, ProcessorError) as exc:
         raise click.ClickException(str(exc)) from exc
     except ClickHouseError as exc:

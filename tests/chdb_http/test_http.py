@@ -1,7 +1,8 @@
-"""What only the store's owner does: the lock, limits, auth paths, spool intake, clean stop.
+"""The HTTP interface on the wire: headers, status codes, compression, limits, credentials.
 
 These talk raw HTTP (urllib) where the point is the wire: headers, status codes,
-compression, the ways credentials arrive.
+compression, the ways credentials arrive. What runstream adds around the server (the
+lock, spool intake, its messages) is tested in ``tests/processors/store``.
 """
 
 from __future__ import annotations
@@ -9,54 +10,20 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import os
-import subprocess
-import sys
-import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from clickhouse_connect.driver.exceptions import StreamFailureError
 from support.store_server import (
-    ADMIN_PASSWORD,
     READONLY_PASSWORD,
     Server,
-    serve_command,
+    http,
     server_env,
     start_server,
 )
 
 from .conftest import Target
-
-
-def http(
-    server: Server,
-    query: str | None = None,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    anonymous: bool = False,
-    **args: str,
-) -> tuple[int, dict[str, str], bytes]:
-    """One raw request as ``default`` (unless anonymous); (status, headers, body), errors too."""
-    params = {} if anonymous else {"user": "default", "password": ADMIN_PASSWORD}
-    params.update(args)
-    if query is not None:
-        params["query"] = query
-    url = f"{server.url}/?{urllib.parse.urlencode(params)}"
-    request = urllib.request.Request(
-        url, data=body, headers=headers or {}, method="POST" if body is not None else "GET"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, dict(answer.headers), answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
 
 
 def test_answers_carry_clickhouse_headers(served: Server) -> None:
@@ -158,7 +125,7 @@ def test_what_the_http_interface_refuses(served: Server) -> None:
 
 
 def test_an_error_while_streaming_reaches_the_client(served: Server) -> None:
-    target = Target("runstream", served.host, served.port)
+    target = Target("chdb_http", served.host, served.port)
     client = target.client()
     with (
         pytest.raises(StreamFailureError) as failed,
@@ -171,32 +138,6 @@ def test_an_error_while_streaming_reaches_the_client(served: Server) -> None:
             pass
     assert "boom" in str(failed.value)
     assert client.command("SELECT 1") == 1
-
-
-def test_the_spool_is_taken_in_while_serving(
-    served: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from support.runs import make_run
-
-    for variable in (
-        "RUNSTREAM_KAFKA_BOOTSTRAP",
-        "RUNSTREAM_CLICKHOUSE_URL",
-        "RUNSTREAM_S3_ENDPOINT",
-    ):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("RUNSTREAM_DIR", str(served.root))
-    run_id = make_run("served", lr=0.1, steps=5)
-    client = Target("runstream", served.host, served.port).client()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = client.command(
-            "SELECT count() FROM runstream.runs_started WHERE run_id = {r:String}",
-            parameters={"r": run_id},
-        )
-        if found == 1:
-            return
-        time.sleep(0.2)
-    pytest.fail(f"run {run_id} never reached the store:\n{served.output()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -235,33 +176,6 @@ def test_query_time_limit(strict: Server) -> None:
     assert http(strict, "SELECT 1", max_execution_time="0.5")[0] == 200
 
 
-def test_a_second_owner_is_refused_with_a_clear_message(served: Server) -> None:
-    second = subprocess.run(
-        serve_command("--port", "0"),
-        env=server_env(served.root),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert second.returncode == 1
-    assert "is in use by process" in second.stderr
-    assert f"RUNSTREAM_CLICKHOUSE_URL={served.url}" in second.stderr
-
-
-def test_other_addresses_need_a_password(tmp_path: Path) -> None:
-    env = server_env(tmp_path / "rs")
-    del env["RUNSTREAM_SERVER_PASSWORD"], env["RUNSTREAM_SERVER_READONLY_PASSWORD"]
-    refused = subprocess.run(
-        serve_command("--host", "0.0.0.0", "--port", "0"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert refused.returncode == 1
-    assert "refusing to serve the store on 0.0.0.0 with no password for default" in refused.stderr
-
-
 def test_loopback_without_password_serves_default(tmp_path: Path) -> None:
     env = server_env(tmp_path / "rs")
     del env["RUNSTREAM_SERVER_PASSWORD"], env["RUNSTREAM_SERVER_READONLY_PASSWORD"]
@@ -270,35 +184,3 @@ def test_loopback_without_password_serves_default(tmp_path: Path) -> None:
         assert http(server, "SELECT 42", anonymous=True)[2] == b"42\n"
     finally:
         assert server.stop() == 0
-
-
-def test_sigterm_finishes_requests_and_releases_the_store(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "rs", "--ingest-interval", "0")
-    outcome: dict[str, Any] = {}
-
-    def slow() -> None:
-        outcome["answer"] = http(
-            server, "SELECT sleepEachRow(0.5) FROM numbers(4) FORMAT Null", body=b""
-        )
-
-    worker = threading.Thread(target=slow)
-    worker.start()
-    time.sleep(0.5)
-    assert server.stop(timeout=60) == 0
-    worker.join(30)
-    assert outcome["answer"][0] == 200, server.output()
-    assert "closed and released" in server.output()
-    reopened = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, chdb; c = chdb.connect(sys.argv[1]); "
-            "print(c.query('SELECT 1', 'TSV').bytes().decode().strip()); c.close()",
-            str(tmp_path / "rs" / "store"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ},
-    )
-    assert reopened.stdout.strip() == "1", reopened.stderr

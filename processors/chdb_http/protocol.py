@@ -139,7 +139,7 @@ def parse_args(args: Mapping[str, str], max_query_seconds: float) -> RequestArgs
         raise errors.ClickHouseError(
             errors.NOT_IMPLEMENTED,
             "compress=1/decompress=1 (ClickHouse's native block compression over HTTP) is not "
-            "supported by runstream's server: use HTTP compression (Content-Encoding/"
+            "supported by chdb_http: use HTTP compression (Content-Encoding/"
             "Accept-Encoding with enable_http_compression=1), e.g. gzip, zstd or lz4",
         )
     for name, value in args.items():

@@ -7,13 +7,18 @@ request's settings and database. Nothing a request does (``SET``, ``USE``, sever
 statements) can leak into the next one, and opening a connection costs well under a
 millisecond. One more connection, the keeper, stays open for the server's life: chdb
 runs background merges and removes merged-away parts only while one is open.
+
+The engine answers in UTC whatever the process's time zone: every connection is
+opened with ``session_timezone=UTC``, so ``timezone()``, the ``X-ClickHouse-Timezone``
+header and DateTime values without a zone of their own are all UTC, and nothing
+process-wide (``TZ``, ``time.tzset``) is touched. A request may still set its own
+``session_timezone``, as with ClickHouse.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import tempfile
 import threading
 import time
@@ -29,6 +34,7 @@ from .protocol import ServerIdentity, Summary
 log = logging.getLogger(__name__)
 
 ENGINE_TIMEZONE = "UTC"
+_ZONE = {"session_timezone": ENGINE_TIMEZONE}
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,7 @@ class Engine:
         self._lock = threading.Lock()
 
     def open(self) -> None:
-        """Open the store; the engine reads ``TZ`` once, so pin it to UTC before that."""
-        os.environ["TZ"] = ENGINE_TIMEZONE
-        time.tzset()
+        """Open the store and learn the engine's version; its answers are in UTC."""
         import chdb
 
         self.store_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +76,7 @@ class Engine:
         for stale in self.staging_dir.glob("insert-*"):
             stale.unlink(missing_ok=True)
         try:
-            self._keeper = chdb.connect(str(self.store_dir))
+            self._keeper = chdb.connect(f"{self.store_dir}?{urlencode(_ZONE)}")
             row = self._keeper.query("SELECT version(), timezone()", "TSV").bytes()
         except Exception as exc:
             raise EngineError(str(exc)) from exc
@@ -88,7 +92,11 @@ class Engine:
 
     @property
     def dsn(self) -> str:
-        """The clickhouse-connect DSN of this store, for in-process clients (migrations, ingest)."""
+        """The clickhouse-connect DSN of this store, for in-process clients (see ``serve``'s hooks).
+
+        Such clients run in the process's own time zone: clickhouse-connect passes no
+        settings to chdb.
+        """
         return f"chdb://{self.store_dir}"
 
     def run(self, job: Job) -> Result:
@@ -129,7 +137,7 @@ class Engine:
 
         if self._keeper is None:
             raise EngineError("Code: 49. DB::Exception: the store is closed. (LOGICAL_ERROR)")
-        limits = {"max_execution_time": f"{job.time_limit:g}"}
+        limits = {**_ZONE, "max_execution_time": f"{job.time_limit:g}"}
         if job.readonly:
             limits["readonly"] = str(job.readonly)
         conn = _call(chdb.connect, f"{self.store_dir}?{urlencode(limits)}")

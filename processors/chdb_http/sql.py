@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .errors import ChdbHttpError
+
 _TOKEN = re.compile(
     rb"""
     (?P<ws>[ \t\r\n\f\v]+)
@@ -31,7 +33,7 @@ _TOKEN = re.compile(
 _OPENERS = frozenset(b"'\"`")
 
 
-class NeedMore(Exception):
+class NeedMore(ChdbHttpError):
     """The prefix ends before the analysis could decide: read more of the body."""
 
 

@@ -1,6 +1,6 @@
 """clickhouse-connect's own API against the server, and the same against real ClickHouse.
 
-Every test takes ``target``: our ``runstream store serve`` always, and the ClickHouse
+Every test takes ``target``: our chdb_http server always, and the ClickHouse
 server image where Docker answers, so a difference between the two shows up as a
 test that passes on one and fails on the other.
 """

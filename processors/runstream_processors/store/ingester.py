@@ -1,8 +1,10 @@
-"""Work the owner does besides answering: take in the local spool while it serves.
+"""Work the store's owner does besides answering: take in the local spool while it serves.
 
-Embedded-mode runs write to the spool; while the server owns the store, no CLI call
-can take it in, so the server does, every ``interval`` seconds, on its own
-clickhouse-connect client (chdb in this process, the same code path as the CLI).
+Embedded-mode runs write to the spool; while ``runstream store serve`` owns the store,
+no CLI call can take it in, so the server does, every ``interval`` seconds, on its own
+clickhouse-connect client (chdb in this process, the same code path as the CLI). It is
+a chdb_http background task: started once the port is open, stopped once requests in
+flight have finished and before the store closes.
 """
 
 from __future__ import annotations
@@ -19,27 +21,34 @@ LOCK_WAIT_S = 0.5
 QUIET_AFTER_S = 60.0
 
 
-class SpoolIngester(threading.Thread):
-    """Calls ``ingest_spool`` every ``interval`` seconds until stopped."""
+class SpoolIngester:
+    """Calls ``ingest_spool`` every ``interval`` seconds, on its own thread, until stopped."""
 
-    def __init__(self, dsn: str, spool_dir: Path, interval: float) -> None:
-        super().__init__(name="runstream-spool-ingest", daemon=True)
-        self.dsn = dsn
+    def __init__(self, spool_dir: Path, interval: float, stop_timeout: float = 30.0) -> None:
         self.spool_dir = spool_dir
         self.interval = interval
+        self.stop_timeout = stop_timeout
         self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
         self._last_error: tuple[str, float] | None = None
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def start(self, dsn: str) -> None:
+        """Start taking in the spool through the store at ``dsn``."""
+        self._thread = threading.Thread(
+            target=self._loop, args=(dsn,), name="runstream-spool-ingest", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
         """Ask the loop to end and wait for the take in progress to finish."""
         self._halt.set()
-        if self.is_alive():
-            self.join(timeout)
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(self.stop_timeout)
 
-    def run(self) -> None:
-        from ..store.connection import get_client
+    def _loop(self, dsn: str) -> None:
+        from .connection import get_client
 
-        client: Any = get_client(self.dsn)
+        client: Any = get_client(dsn)
         try:
             while not self._halt.is_set():
                 self.take(client)

@@ -25,7 +25,7 @@ from .config import ServerConfig
 from .engine import Engine, EngineStream, Job
 from .protocol import RequestArgs, Summary
 
-log = logging.getLogger("runstream.server")
+log = logging.getLogger("chdb_http")
 
 CHUNK = 256 * 1024
 READ_ONLY_METHOD_HINT = (
@@ -97,7 +97,7 @@ class QueryHandler:
             return web.Response(text="Ok.\n")
         user = self.config.users.authenticate(*credentials(request.headers, args))
         exchange.user = user.name
-        body = _body(request, self.config.max_body_bytes)
+        body = _body(request, self._body_limit())
         if request.content_type == "multipart/form-data":
             args.update(await _form_fields(request))
             body = _empty()
@@ -105,7 +105,7 @@ class QueryHandler:
         parsed = protocol.parse_args(args, self.config.max_query_seconds)
         exchange.query_id = parsed.query_id
         prefix = parsed.query.encode() + b"\n" if parsed.query else b""
-        statement, head, rest = await _read_statement(prefix, body, self.config.max_body_bytes)
+        statement, head, rest = await _read_statement(prefix, body, self._body_limit())
         exchange.keyword = statement.keyword or "-"
         _refuse(statement)
         job = Job(
@@ -235,6 +235,9 @@ class QueryHandler:
         )
         return web.Response(body=b"", headers=headers)
 
+    def _body_limit(self) -> BodyLimit:
+        return BodyLimit(self.config.max_body_bytes, self.config.max_body_hint)
+
     def _coding(self, request: web.Request, parsed: RequestArgs) -> str | None:
         if not parsed.compress_response:
             return None
@@ -301,10 +304,24 @@ def _refuse(statement: sql.Statement) -> None:
         )
 
 
+@dataclass(frozen=True)
+class BodyLimit:
+    """The largest body a request may send, and how to raise it (for the error's text)."""
+
+    size: int
+    hint: str = ""
+
+    def error(self) -> errors.ClickHouseError:
+        hint = f" ({self.hint})" if self.hint else ""
+        return errors.ClickHouseError(
+            errors.QUERY_IS_TOO_LARGE, f"Request body is larger than {self.size} bytes{hint}"
+        )
+
+
 async def _read_statement(
     prefix: bytes,
     body: AsyncIterator[bytes],
-    limit: int,
+    limit: BodyLimit,
 ) -> tuple[sql.Statement, bytes, AsyncIterator[bytes]]:
     """Read until the statement is known: the whole text, or an INSERT up to its data."""
     buffer = bytearray(prefix)
@@ -316,13 +333,13 @@ async def _read_statement(
         try:
             statement = sql.analyze(bytes(buffer), complete=False)
         except sql.NeedMore:
-            if len(buffer) > limit:
-                raise _too_large(limit) from None
+            if len(buffer) > limit.size:
+                raise limit.error() from None
             continue
         return statement, bytes(buffer), body
 
 
-async def _body(request: web.Request, limit: int) -> AsyncIterator[bytes]:
+async def _body(request: web.Request, limit: BodyLimit) -> AsyncIterator[bytes]:
     """The request body, decoded from its Content-Encoding, never more than ``limit`` bytes."""
     decoder = compression.decoder(request.headers.get("Content-Encoding"))
     total = 0
@@ -330,8 +347,8 @@ async def _body(request: web.Request, limit: int) -> AsyncIterator[bytes]:
         async for raw in request.content.iter_chunked(CHUNK):
             data = decoder.decode(raw)
             total += len(data)
-            if total > limit:
-                raise _too_large(limit)
+            if total > limit.size:
+                raise limit.error()
             if data:
                 yield data
         tail = decoder.finish()
@@ -363,7 +380,7 @@ async def _form_fields(request: web.Request) -> dict[str, str]:
             raise errors.ClickHouseError(
                 errors.NOT_IMPLEMENTED,
                 "external data (temporary tables sent with the query) is not supported "
-                "by runstream's server",
+                "by chdb_http",
             )
         if part.name:
             fields[part.name] = await part.text()
@@ -392,13 +409,6 @@ def _plain_text(error: errors.ClickHouseError) -> str:
     if text.startswith("Code: "):
         text = text.split("DB::Exception: ", 1)[-1]
     return text.rsplit(" (", 1)[0].rstrip(".") if text.endswith(")") else text
-
-
-def _too_large(limit: int) -> errors.ClickHouseError:
-    return errors.ClickHouseError(
-        errors.QUERY_IS_TOO_LARGE,
-        f"Request body is larger than {limit} bytes (runstream store serve --max-body-mb)",
-    )
 
 
 def build_app(handler: QueryHandler, max_field_size: int) -> web.Application:

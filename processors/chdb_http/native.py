@@ -153,7 +153,7 @@ def _skip_data(buf: bytes, pos: int, dtype: DataType, rows: int) -> int:
         return _skip_low_cardinality(buf, pos, dtype.args[0], rows)
     raise errors.ClickHouseError(
         errors.NOT_IMPLEMENTED,
-        f"runstream's server cannot frame a {name} column as Native for this client's protocol "
+        f"chdb_http cannot frame a {name} column as Native for this client's protocol "
         "revision; ask for another output format (e.g. RowBinaryWithNamesAndTypes or JSON)",
     )
 

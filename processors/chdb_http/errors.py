@@ -1,4 +1,12 @@
-"""ClickHouse-shaped errors: the one exception type the server turns into an HTTP answer.
+"""chdb_http's errors; ClickHouse-shaped ones are what the server turns into an HTTP answer.
+
+Every exception chdb_http raises derives from one root::
+
+    ChdbHttpError
+    ├── ClickHouseError        a failure with a ClickHouse code, answered over HTTP
+    │   └── EngineError        raised by the chdb engine, in its own words
+    ├── UsersConfigError       the users cannot be used, or are unsafe for the bind address
+    └── NeedMore               (sql) a request's text is cut short: read more of its body
 
 Clients recognise a failure by three things, so all three are kept exact: the
 ``X-ClickHouse-Exception-Code`` header, the HTTP status ClickHouse uses for that
@@ -104,7 +112,11 @@ _NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)")
 _VERSION_TRAILER = re.compile(r"\s*\(version [^()]*(?:\([^()]*\))?[^()]*\)\s*$")
 
 
-class ClickHouseError(Exception):
+class ChdbHttpError(Exception):
+    """The root of every error chdb_http raises."""
+
+
+class ClickHouseError(ChdbHttpError):
     """An error with a ClickHouse code; ``text`` is the message without prefix and suffix."""
 
     def __init__(self, code: int, text: str, name: str | None = None) -> None:
@@ -141,6 +153,10 @@ class EngineError(ClickHouseError):
         if self.full is None:
             return super().body(version)
         return f"{self.full} (version {version})\n"
+
+
+class UsersConfigError(ChdbHttpError, ValueError):
+    """The users file or passwords cannot be used, or are unsafe for the bind address."""
 
 
 def http_status(code: int) -> int:

@@ -1,4 +1,4 @@
-"""What one ``runstream store serve`` needs to know, resolved once at start."""
+"""What one server needs to know, resolved once at start."""
 
 from __future__ import annotations
 
@@ -6,31 +6,27 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from runstream.settings import Settings
 
 from .auth import Users
 
 DEFAULT_PORT = 8123
 DEFAULT_MAX_BODY_MB = 1024
 DEFAULT_MAX_QUERY_SECONDS = 300.0
-DEFAULT_INGEST_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     store_dir: Path
-    spool_dir: Path
+    """The chdb store this server opens and owns."""
     users: Users
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     max_body_bytes: int = DEFAULT_MAX_BODY_MB * 1024 * 1024
     """Largest request body, after decompression (inserts included)."""
+    max_body_hint: str = ""
+    """Named in the body-too-large error as the way to raise the limit (e.g. a flag)."""
     max_query_seconds: float = DEFAULT_MAX_QUERY_SECONDS
     """``max_execution_time`` for every query; a request may lower it, never raise it."""
-    ingest_interval: float = DEFAULT_INGEST_INTERVAL
-    """Seconds between takes of the local spool; 0 turns ingestion off."""
     workers: int = field(default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)))
     """Threads running engine calls: at most this many queries run at once, others wait."""
     shutdown_grace: float = 30.0
@@ -47,10 +43,3 @@ class ServerConfig:
     @property
     def staging_dir(self) -> Path:
         return self.tmp_dir or self.store_dir.with_name(self.store_dir.name + ".tmp")
-
-    @classmethod
-    def from_settings(cls, settings: Settings, users: Users, **options: Any) -> ServerConfig:
-        """The server of ``settings``' store; ``options`` override the defaults above."""
-        return cls(
-            store_dir=settings.store_dir, spool_dir=settings.local_spool_dir, users=users, **options
-        )

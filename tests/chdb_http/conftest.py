@@ -1,8 +1,9 @@
-"""A real ``runstream store serve`` process for the server tests, and a real ClickHouse to compare.
+"""A real chdb_http server for its tests, and a real ClickHouse to compare.
 
-``served`` is one server per test module (see ``support.store_server``); ``target`` runs
-the same client tests against it and, where a Docker engine answers, against the
-ClickHouse server image through testcontainers.
+``served`` is one server per test module, started the way it runs in production, as
+``runstream store serve`` (see ``support.store_server``); ``target`` runs the same
+client tests against it and, where a Docker engine answers, against the ClickHouse
+server image through testcontainers.
 """
 
 from __future__ import annotations
@@ -80,11 +81,11 @@ def clickhouse_server() -> Iterator[Target]:
         yield target
 
 
-@pytest.fixture(params=["runstream", "clickhouse"])
+@pytest.fixture(params=["chdb_http", "clickhouse"])
 def target(request: pytest.FixtureRequest) -> Target:
     """The same client tests against our server and, where possible, a real ClickHouse."""
     if request.param == "clickhouse":
         server: Target = request.getfixturevalue("clickhouse_server")
         return server
     served: Server = request.getfixturevalue("served")
-    return Target("runstream", served.host, served.port)
+    return Target("chdb_http", served.host, served.port)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from support.store_server import ADMIN_PASSWORD, READONLY_PASSWORD, Server
 
-MODULE = Path(__file__).resolve().parents[2] / "go_client"
+MODULE = Path(__file__).resolve().parents[1] / "go_client"
 CACHE = Path.home() / ".cache" / "runstream-local" / "go"
 
 

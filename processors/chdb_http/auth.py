@@ -1,4 +1,4 @@
-"""Who may talk to the store: users from a file or the environment, checked per request.
+"""Who may talk to the store: users from a file or from plain passwords, checked per request.
 
 Credentials arrive the three ways ClickHouse accepts them (HTTP basic auth,
 ``X-ClickHouse-User``/``X-ClickHouse-Key`` headers, ``user``/``password`` URL
@@ -13,10 +13,10 @@ Users file (TOML or JSON, chosen by its suffix)::
     password_sha256_hex = "..."
     readonly = 1                     # 1: reads only, settings fixed; 2: reads, settings may change
 
-Environment, when there is no users file: ``RUNSTREAM_SERVER_USERS`` names one;
-otherwise ``RUNSTREAM_SERVER_PASSWORD`` is the password of ``default`` (read-write)
-and ``RUNSTREAM_SERVER_READONLY_PASSWORD`` adds the user ``readonly`` (readonly=1).
-With none of these, ``default`` has no password, which is allowed only on loopback.
+Without a users file, ``password`` is the password of ``default`` (read-write) and
+``readonly_password`` adds the user ``readonly`` (readonly=1). With neither,
+``default`` has no password, which is allowed only on loopback. Where the file and
+the passwords come from (flags, environment) is the caller's business.
 """
 
 from __future__ import annotations
@@ -27,22 +27,18 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import errors
+from .errors import UsersConfigError
 
-USERS_ENV = "RUNSTREAM_SERVER_USERS"
-PASSWORD_ENV = "RUNSTREAM_SERVER_PASSWORD"
-READONLY_PASSWORD_ENV = "RUNSTREAM_SERVER_READONLY_PASSWORD"
 READONLY_USER = "readonly"
+DEFAULT_BIND_ADVICE = "give every user a password (a users file, or a password)"
 
-
-class UsersConfigError(ValueError):
-    """The users file or variables cannot be used, or are unsafe for the bind address."""
+__all__ = ["READONLY_USER", "User", "Users", "UsersConfigError", "credentials", "load_users"]
 
 
 @dataclass(frozen=True)
@@ -73,8 +69,11 @@ class Users:
             )
         return user
 
-    def check_bind(self, host: str) -> None:
-        """Refuse a passwordless user on anything but loopback: the store would be open."""
+    def check_bind(self, host: str, advice: str = DEFAULT_BIND_ADVICE) -> None:
+        """Refuse a passwordless user on anything but loopback: the store would be open.
+
+        ``advice`` says how to give the users passwords, in the caller's terms.
+        """
         if is_loopback(host):
             return
         open_users = sorted(
@@ -83,22 +82,22 @@ class Users:
         if open_users:
             raise UsersConfigError(
                 f"refusing to serve the store on {host} with no password for "
-                f"{', '.join(open_users)}: set {PASSWORD_ENV} (and {READONLY_PASSWORD_ENV}), "
-                f"or give a users file (--users-file or {USERS_ENV}); "
+                f"{', '.join(open_users)}: {advice}; "
                 "a passwordless user is allowed only when binding 127.0.0.1/::1"
             )
 
 
-def load_users(users_file: Path | None = None, env: Mapping[str, str] | None = None) -> Users:
-    """Users from ``users_file``, else from the environment (see the module docstring)."""
-    env = os.environ if env is None else env
-    if users_file is None and env.get(USERS_ENV):
-        users_file = Path(env[USERS_ENV])
+def load_users(
+    users_file: Path | None = None,
+    password: str | None = None,
+    readonly_password: str | None = None,
+) -> Users:
+    """Users from ``users_file``, else from the two passwords (see the module docstring)."""
     if users_file is not None:
         return _from_file(users_file)
-    users = {"default": User("default", _digest(env.get(PASSWORD_ENV)))}
-    if env.get(READONLY_PASSWORD_ENV):
-        users[READONLY_USER] = User(READONLY_USER, _digest(env[READONLY_PASSWORD_ENV]), readonly=1)
+    users = {"default": User("default", _digest(password))}
+    if readonly_password:
+        users[READONLY_USER] = User(READONLY_USER, _digest(readonly_password), readonly=1)
     return Users(users)
 
 
