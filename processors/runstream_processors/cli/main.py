@@ -25,9 +25,9 @@ from .worker import worker_command
 @click.option(
     "--dir",
     "data_dir",
-    envvar="RUNSTREAM_DIR",
     type=click.Path(file_okay=False),
-    help="local data directory (spool, embedded store, artifacts) [default: ./.runstream]",
+    help="local data directory (spool, embedded store, artifacts) "
+    "[default: RUNSTREAM_DIR, else ./.runstream]",
 )
 def cli(data_dir: str | None) -> None:
     """runstream: every training run, queryable. Set RUNSTREAM_CLICKHOUSE_URL to use a server."""

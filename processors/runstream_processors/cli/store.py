@@ -38,7 +38,7 @@ def store() -> None:
     "--dir",
     "data_dir",
     type=click.Path(file_okay=False),
-    help="local data directory (sets RUNSTREAM_DIR) [default: the CLI's --dir]",
+    help="local data directory [default: the CLI's --dir]",
 )
 @click.option(
     "--users-file",
