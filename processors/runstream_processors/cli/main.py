@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 import click
+from runstream import __version__
 from runstream.errors import RunstreamError
-from runstream.version import __version__
 
 from ..errors import ProcessorError
 from .artifacts import artifacts_command
