@@ -23,7 +23,7 @@ from ..server.errors import ClickHouseError
 
 @click.group("store")
 def store() -> None:
-    """The embedded store (chdb under RUNSTREAM_DIR/store)."""
+    """The embedded store (chdb in store/ of the data directory: --dir, else RUNSTREAM_DIR)."""
 
 
 @store.command("serve")
