@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runstream.errors import MissingExtraError
+
 from .errors import ProcessorError
 
 logger = logging.getLogger("runstream.topics")
@@ -35,8 +37,11 @@ class TopicSpec:
     configs: Mapping[str, str]
 
 
-def runstream_topics(events_topic: str = EVENTS_TOPIC, partitions: int = DEFAULT_PARTITIONS,
-                     dlq_topic: str = DLQ_TOPIC) -> list[TopicSpec]:
+def runstream_topics(
+    events_topic: str = EVENTS_TOPIC,
+    partitions: int = DEFAULT_PARTITIONS,
+    dlq_topic: str = DLQ_TOPIC,
+) -> list[TopicSpec]:
     """The events topic (keyed by run id) and the dead-letter topic (kept 30 days)."""
     return [
         TopicSpec(events_topic, partitions, {}),
@@ -53,8 +58,13 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30.
         for spec in specs:
             have = existing.get(spec.name)
             if have is not None and have < spec.partitions:
-                logger.warning("topic %s has %d partitions, not %d; left as is (growing it would "
-                               "move runs between partitions)", spec.name, have, spec.partitions)
+                logger.warning(
+                    "topic %s has %d partitions, not %d; left as is (growing it would "
+                    "move runs between partitions)",
+                    spec.name,
+                    have,
+                    spec.partitions,
+                )
         if missing:
             _create(admin, missing, timeout_s)
         return [spec.name for spec in missing]
@@ -63,14 +73,19 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30.
 
 
 def _admin(bootstrap: str, timeout_s: float) -> Any:
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+    try:
+        from kafka import KafkaAdminClient
+        from kafka.errors import KafkaError
+    except ImportError as exc:
+        raise MissingExtraError("kafka-python", "kafka") from exc
 
     try:
-        return KafkaAdminClient(bootstrap_servers=bootstrap.split(","),
-                                client_id="runstream-topics",
-                                bootstrap_timeout_ms=int(timeout_s * 1000),
-                                request_timeout_ms=int(timeout_s * 1000))
+        return KafkaAdminClient(
+            bootstrap_servers=bootstrap.split(","),
+            client_id="runstream-topics",
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+            request_timeout_ms=int(timeout_s * 1000),
+        )
     except KafkaError as exc:
         raise TopicsError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
 
@@ -90,8 +105,13 @@ def _create(admin: Any, specs: list[TopicSpec], timeout_s: float) -> None:
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     for spec in specs:
-        request = {spec.name: {"num_partitions": spec.partitions, "replication_factor": -1,
-                               "configs": dict(spec.configs)}}
+        request = {
+            spec.name: {
+                "num_partitions": spec.partitions,
+                "replication_factor": -1,
+                "configs": dict(spec.configs),
+            }
+        }
         try:
             admin.create_topics(request, timeout_ms=int(timeout_s * 1000))
             logger.info("created Kafka topic %s (%d partitions)", spec.name, spec.partitions)

@@ -77,11 +77,18 @@ def log_samples(
     _active.get().log_samples(inputs, predictions, labels, step=step, split=split, ids=ids)
 
 
-def log_artifact(path: str | os.PathLike[str], name: str | None = None, kind: str = "file") -> str:
+def log_artifact(
+    path: str | os.PathLike[str],
+    name: str | None = None,
+    kind: str = "file",
+    metadata: Mapping[str, str] | None = None,
+) -> str:
     """``log_artifact`` on the active run; returns the content's SHA-256."""
-    return _active.get().log_artifact(path, name=name, kind=kind)
+    return _active.get().log_artifact(path, name=name, kind=kind, metadata=metadata)
 
 
-def finish(status: Status = "finished") -> RunReport:
+def finish(
+    status: Status = "finished", timeout: float = 30.0, upload_timeout: float = 600.0
+) -> RunReport:
     """``finish`` on the active run."""
-    return _active.get().finish(status)
+    return _active.get().finish(status, timeout=timeout, upload_timeout=upload_timeout)

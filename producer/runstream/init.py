@@ -20,7 +20,7 @@ from .errors import InvalidInputError
 from .limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, project_problem
 from .recorder import Recorder, RecorderOptions
 from .run import Run
-from .settings import Settings, load_settings
+from .settings import load_settings
 from .transport import make_transport
 from .wire import events_pb2 as pb
 
@@ -168,8 +168,3 @@ def _check_names(project: str, name: str | None, tags: Sequence[str]) -> None:
 def _default_name(run_id: str) -> str:
     script = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] not in ("", "-", "-c") else "run"
     return f"{script}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id[:4]}"
-
-
-def settings_for(dir: str | os.PathLike[str] | None = None) -> Settings:
-    """The settings ``init`` would use (handy for tools that read what runs wrote)."""
-    return load_settings(dir)

@@ -29,8 +29,3 @@ def is_credential_key(key: str) -> bool:
     return any(
         _CREDENTIAL_KEY.search(part) and not _HARMLESS_KEYS.search(part) for part in key.split(".")
     )
-
-
-def redact_mapping(values: dict[str, str]) -> dict[str, str]:
-    """A copy of ``values`` with credential-like keys' values replaced."""
-    return {key: REDACTED if is_credential_key(key) else value for key, value in values.items()}

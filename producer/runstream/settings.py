@@ -2,6 +2,12 @@
 
 Everything comes from environment variables so that a training script needs no
 code change between a laptop (embedded mode) and a team cluster (Kafka).
+
+This module is the only reader of the process environment in the SDK and the
+processors (a test walks the sources to keep it so): every ``RUNSTREAM_*``
+variable becomes a :class:`Settings` field in :func:`load_settings`, and the few
+places that record the environment of a run go through :func:`env_value` and
+:func:`environment_snapshot`.
 """
 
 from __future__ import annotations
@@ -9,8 +15,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from .errors import InvalidInputError
 
 DEFAULT_DIR = ".runstream"
+
+Mode = Literal["embedded", "kafka"]
+
+KAFKA_COMPRESSIONS: dict[str, str | None] = {"gzip": "gzip", "none": None, "": None}
+"""Accepted ``RUNSTREAM_KAFKA_COMPRESSION`` values and the kafka-python codec each means.
+lz4 and zstd are left out: they need packages the processors' consumer does not have."""
+
+_SPOOL_NAMES: dict[Mode, str] = {"embedded": "local", "kafka": "kafka"}
 
 
 @dataclass(frozen=True)
@@ -18,34 +35,68 @@ class Settings:
     """Resolved configuration; build it with :func:`load_settings`."""
 
     root: Path
-    """Local data root: spool, embedded store, artifacts (``RUNSTREAM_DIR``)."""
+    """Local data root: spool, embedded store, artifacts. ``RUNSTREAM_DIR``; default
+    ``./.runstream`` (the ``dir=`` of ``runstream.init`` and the CLI's ``--dir`` win)."""
     kafka_bootstrap: str | None
-    """``host:port[,host:port]`` of the Kafka brokers; None means embedded mode."""
+    """``host:port[,host:port]`` of the Kafka brokers. ``RUNSTREAM_KAFKA_BOOTSTRAP``; default
+    unset, which means embedded mode (see :attr:`mode`)."""
     kafka_topic: str
+    """Topic the shipper produces to and the worker consumes. ``RUNSTREAM_KAFKA_TOPIC``;
+    default ``runstream.events.v1``."""
     clickhouse_url: str | None
-    """A ClickHouse HTTP endpoint (a real server or ``runstream store serve``)."""
+    """A ClickHouse HTTP endpoint (a real server or ``runstream store serve``) the CLI and
+    the worker use instead of the embedded store. ``RUNSTREAM_CLICKHOUSE_URL``; default
+    unset (the embedded store under :attr:`store_dir`)."""
     s3_endpoint: str | None
+    """S3 server artifacts are uploaded to. ``RUNSTREAM_S3_ENDPOINT``; default unset
+    (artifacts stay in :attr:`artifacts_dir` only)."""
     s3_access_key: str | None
+    """``RUNSTREAM_S3_ACCESS_KEY``; default unset (anonymous requests)."""
     s3_secret_key: str | None
+    """``RUNSTREAM_S3_SECRET_KEY``; default unset (anonymous requests)."""
     s3_bucket: str
+    """Bucket of the artifacts. ``RUNSTREAM_S3_BUCKET``; default ``runstream-artifacts``."""
     spool_retention_s: float = 7 * 24 * 3600.0
-    """Consumed spool segments are kept this long for replays (env: hours)."""
+    """Consumed spool segments are kept this long for replays.
+    ``RUNSTREAM_SPOOL_RETENTION_HOURS`` (in hours); default 168 (7 days)."""
     server_users_file: Path | None = None
-    """Users of ``runstream store serve`` (TOML or JSON; ``RUNSTREAM_SERVER_USERS``)."""
+    """Users of ``runstream store serve`` (TOML or JSON). ``RUNSTREAM_SERVER_USERS``; default
+    unset."""
     server_password: str | None = field(default=None, repr=False)
-    """Password of the server's read-write user ``default``, when there is no users file
-    (``RUNSTREAM_SERVER_PASSWORD``)."""
+    """Password of the server's read-write user ``default``, when there is no users
+    file. ``RUNSTREAM_SERVER_PASSWORD``; default unset (no password: loopback only)."""
     server_readonly_password: str | None = field(default=None, repr=False)
     """Adds the server's read-only user ``readonly`` with this password, when there is no
-    users file (``RUNSTREAM_SERVER_READONLY_PASSWORD``)."""
+    users file. ``RUNSTREAM_SERVER_READONLY_PASSWORD``; default unset."""
+    kafka_compression: str | None = "gzip"
+    """Codec of the batches the shipper produces: ``gzip``, or None for none.
+    ``RUNSTREAM_KAFKA_COMPRESSION`` (``gzip`` or ``none``); default ``gzip``."""
+
+    @property
+    def mode(self) -> Mode:
+        """``kafka`` when :attr:`kafka_bootstrap` is set, else ``embedded``.
+
+        The mode picks the spool a training process writes (:attr:`spool_dir`), and so
+        which consumer reads its events:
+
+        * ``embedded``: ``spool/local``. Its consumer is the store: the CLI (before every
+          query) and ``runstream store serve`` take it into the embedded store.
+        * ``kafka``: ``spool/kafka``. Its consumer is the shipper: the training process's
+          background thread and ``runstream sync`` send it to Kafka, where the worker
+          takes it into ClickHouse. The CLI still takes in ``spool/local``, which holds
+          whatever ran in embedded mode on this machine.
+        """
+        return "kafka" if self.kafka_bootstrap else "embedded"
 
     @property
     def spool_dir(self) -> Path:
-        return self.root / "spool" / ("kafka" if self.kafka_bootstrap else "local")
+        """The spool this process writes: ``spool/local`` or ``spool/kafka`` by :attr:`mode`."""
+        return self.root / "spool" / _SPOOL_NAMES[self.mode]
 
     @property
     def local_spool_dir(self) -> Path:
-        return self.root / "spool" / "local"
+        """The embedded mode's spool (``spool/local``), which the store takes in, in any mode."""
+        return self.root / "spool" / _SPOOL_NAMES["embedded"]
 
     @property
     def store_dir(self) -> Path:
@@ -57,9 +108,12 @@ class Settings:
 
 
 def load_settings(root: str | os.PathLike[str] | None = None) -> Settings:
-    """Read settings from the environment; ``root`` overrides ``RUNSTREAM_DIR``."""
+    """Read settings from the environment; ``root`` overrides ``RUNSTREAM_DIR``.
+
+    Raises InvalidInputError naming the variable when a value is not one it accepts.
+    """
     env = os.environ
-    chosen_root = root if root is not None else env.get("RUNSTREAM_DIR", DEFAULT_DIR)
+    chosen_root = root if root is not None else env.get("RUNSTREAM_DIR") or DEFAULT_DIR
     return Settings(
         root=Path(chosen_root).expanduser().resolve(),
         kafka_bootstrap=env.get("RUNSTREAM_KAFKA_BOOTSTRAP") or None,
@@ -73,4 +127,32 @@ def load_settings(root: str | os.PathLike[str] | None = None) -> Settings:
         server_users_file=Path(users) if (users := env.get("RUNSTREAM_SERVER_USERS")) else None,
         server_password=env.get("RUNSTREAM_SERVER_PASSWORD") or None,
         server_readonly_password=env.get("RUNSTREAM_SERVER_READONLY_PASSWORD") or None,
+        kafka_compression=_kafka_compression(env.get("RUNSTREAM_KAFKA_COMPRESSION", "gzip")),
     )
+
+
+def env_value(name: str) -> str | None:
+    """One variable of the process environment that is not runstream's own, or None.
+
+    For recording what decides a run's behaviour (``PYTHONHASHSEED``,
+    ``CUBLAS_WORKSPACE_CONFIG``) and for standard variables of other tools
+    (``SSL_CERT_FILE``). ``RUNSTREAM_*`` variables are read by :func:`load_settings` only.
+    """
+    if name.startswith("RUNSTREAM_"):
+        raise ValueError(f"{name} is a runstream setting: read it through load_settings()")
+    return os.environ.get(name)
+
+
+def environment_snapshot() -> dict[str, str]:
+    """A copy of the whole process environment, for capturing a run's environment."""
+    return dict(os.environ)
+
+
+def _kafka_compression(value: str) -> str | None:
+    compression = value.strip().lower()
+    if compression not in KAFKA_COMPRESSIONS:
+        raise InvalidInputError(
+            f"RUNSTREAM_KAFKA_COMPRESSION must be one of {sorted(KAFKA_COMPRESSIONS)}, got "
+            f"{compression!r} (lz4 and zstd need packages the processors do not have)"
+        )
+    return KAFKA_COMPRESSIONS[compression]

@@ -1,6 +1,6 @@
 """Ship spooled envelopes to Kafka, remembering how far the broker has acknowledged.
 
-Why the spool sits in front of Kafka (DESIGN, "Spool first"): kafka-python buffers
+Why the spool sits in front of Kafka: kafka-python buffers
 without a memory bound, and an idempotent producer whose batches expired during an
 outage never sends again. So the shipper never trusts the producer's buffer:
 
@@ -23,15 +23,14 @@ from __future__ import annotations
 import collections
 import fcntl
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidInputError, MissingExtraError
+from .errors import MissingExtraError
 from .spool import (
     MAGIC,
     Checkpoint,
@@ -43,10 +42,12 @@ from .spool import (
 )
 from .wire import events_pb2 as pb
 
+if TYPE_CHECKING:
+    from .settings import Settings
+
 logger = logging.getLogger("runstream")
 
 CONSUMER = "kafka"
-_COMPRESSIONS: dict[str, str | None] = {"gzip": "gzip", "none": None, "": None}
 _FRAME_BYTES = 8  # <u32 length><u32 crc32> in front of every spool record
 
 
@@ -69,14 +70,9 @@ class ShipperOptions:
     retry_backoff_max_s: float = 5.0
 
     @classmethod
-    def from_env(cls) -> ShipperOptions:
-        """``RUNSTREAM_KAFKA_COMPRESSION``: ``gzip`` (default) or ``none``."""
-        compression = os.environ.get("RUNSTREAM_KAFKA_COMPRESSION", "gzip").strip().lower()
-        if compression not in _COMPRESSIONS:
-            raise InvalidInputError(
-                f"RUNSTREAM_KAFKA_COMPRESSION must be one of {sorted(_COMPRESSIONS)}, got "
-                f"{compression!r} (lz4 and zstd need packages the processors do not have)")
-        return cls(compression=_COMPRESSIONS[compression])
+    def from_settings(cls, settings: Settings) -> ShipperOptions:
+        """The defaults, with the codec of ``RUNSTREAM_KAFKA_COMPRESSION`` (``Settings``)."""
+        return cls(compression=settings.kafka_compression)
 
     def producer_config(self, bootstrap: str) -> dict[str, Any]:
         request_timeout_ms = int(min(self.delivery_timeout_s / 2, 10.0) * 1000)

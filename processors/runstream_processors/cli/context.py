@@ -7,5 +7,6 @@ from runstream.settings import Settings, load_settings
 
 
 def settings_from(ctx: click.Context) -> Settings:
+    """Settings from the environment, with the root group's ``--dir`` over RUNSTREAM_DIR."""
     root = ctx.find_root().params.get("data_dir")
     return load_settings(root)

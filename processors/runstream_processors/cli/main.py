@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 import click
+from runstream import __version__
 from runstream.errors import RunstreamError
-from runstream.version import __version__
 
 from ..errors import ProcessorError
 from .artifacts import artifacts_command
@@ -25,9 +25,9 @@ from .worker import worker_command
 @click.option(
     "--dir",
     "data_dir",
-    envvar="RUNSTREAM_DIR",
     type=click.Path(file_okay=False),
-    help="local data directory (spool, embedded store, artifacts) [default: ./.runstream]",
+    help="local data directory (spool, embedded store, artifacts) "
+    "[default: RUNSTREAM_DIR, else ./.runstream]",
 )
 def cli(data_dir: str | None) -> None:
     """runstream: every training run, queryable. Set RUNSTREAM_CLICKHOUSE_URL to use a server."""

@@ -19,7 +19,7 @@ def plot_curves(path: Path, metric: str, curves: Sequence[Curve]) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise MissingExtraError("matplotlib", "store") from exc
+        raise MissingExtraError("matplotlib", "plot") from exc
     figure, axes = plt.subplots(figsize=(9, 5), dpi=110)
     colors: dict[str, str] = {}
     for label, split, points in curves:

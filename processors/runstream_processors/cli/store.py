@@ -17,7 +17,7 @@ from ..store.serve import DEFAULT_INGEST_INTERVAL
 
 @click.group("store")
 def store() -> None:
-    """The embedded store (chdb under RUNSTREAM_DIR/store)."""
+    """The embedded store (chdb in store/ of the data directory: --dir, else RUNSTREAM_DIR)."""
 
 
 @store.command("serve")

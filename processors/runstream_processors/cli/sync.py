@@ -23,8 +23,13 @@ _LOCK_WAIT_S = 5.0
 
 
 @click.command("sync")
-@click.option("--timeout", default=300.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="give up after this many seconds (what is left stays in the spool)")
+@click.option(
+    "--timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="give up after this many seconds (what is left stays in the spool)",
+)
 @click.pass_context
 def sync_command(ctx: click.Context, timeout: float) -> None:
     """Ship leftover spooled events to Kafka and artifacts to S3; exit 1 if some are left."""
@@ -35,16 +40,24 @@ def sync_command(ctx: click.Context, timeout: float) -> None:
             sys.exit(1 if artifacts_left else 0)
         raise click.ClickException(
             "nothing to sync without a broker: set RUNSTREAM_KAFKA_BOOTSTRAP (in embedded mode "
-            "every query takes in the local spool itself)")
+            "every query takes in the local spool itself)"
+        )
     with consumer_lock(settings.spool_dir, "kafka-sync", _LOCK_WAIT_S), _progress() as progress:
         task = progress.add_task("ship", total=None)
 
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report = ship_leftovers(settings.spool_dir, settings.kafka_bootstrap,
-                                settings.kafka_topic, timeout, ShipperOptions.from_env(),
-                                on_progress, retention_s=settings.spool_retention_s)
+        options = ShipperOptions.from_settings(settings)
+        report = ship_leftovers(
+            settings.spool_dir,
+            settings.kafka_bootstrap,
+            settings.kafka_topic,
+            timeout,
+            options,
+            on_progress,
+            retention_s=settings.spool_retention_s,
+        )
     _explain(report, settings.kafka_bootstrap, timeout)
     if report.pending_bytes or artifacts_left:
         sys.exit(1)  # not ctx.exit: main() runs click with standalone_mode=False
@@ -54,28 +67,43 @@ def _upload_artifacts(settings: Settings) -> int:
     """Upload artifacts a run could not ship before it ended; returns how many are still left."""
     uploads = upload_pending(settings)
     if uploads.uploaded or uploads.failed:
-        errors.print(f"uploaded {uploads.uploaded} pending artifacts; "
-                     f"{len(uploads.failed)} failed (kept locally)")
+        errors.print(
+            f"uploaded {uploads.uploaded} pending artifacts; "
+            f"{len(uploads.failed)} failed (kept locally)"
+        )
     return len(uploads.failed)
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("shipping the spool to Kafka"), BarColumn(), DownloadColumn(),
-                    TimeRemainingColumn(), console=errors, transient=True)
+    return Progress(
+        TextColumn("shipping the spool to Kafka"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=True,
+    )
 
 
 def _explain(report: SyncReport, bootstrap: str, timeout: float) -> None:
     if report.shipped:
         errors.print(f"shipped {report.shipped} events to Kafka at {bootstrap}")
     if report.too_large:
-        errors.print(f"[yellow]{report.too_large} events are too large for Kafka and stay in the "
-                     "spool only[/]")
+        errors.print(
+            f"[yellow]{report.too_large} events are too large for Kafka and stay in the "
+            "spool only[/]"
+        )
     if report.damaged_segments:
-        errors.print(f"[yellow]{report.damaged_segments} spool segments are damaged; the "
-                     "unreadable bytes were skipped (the log names them)[/]")
+        errors.print(
+            f"[yellow]{report.damaged_segments} spool segments are damaged; the "
+            "unreadable bytes were skipped (the log names them)[/]"
+        )
     if report.pending_bytes:
-        errors.print(f"[red]{report.pending_bytes} bytes are still in the spool: Kafka at "
-                     f"{bootstrap} did not take them within {timeout:.0f}s; run `runstream sync` "
-                     "again[/]", highlight=False)
+        errors.print(
+            f"[red]{report.pending_bytes} bytes are still in the spool: Kafka at "
+            f"{bootstrap} did not take them within {timeout:.0f}s; run `runstream sync` "
+            "again[/]",
+            highlight=False,
+        )
     elif not report.shipped:
         errors.print("nothing to sync: the spool is fully shipped")

@@ -8,12 +8,14 @@ processes in one consumer group instead (``runstream worker --concurrency N``).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
 import threading
 from typing import Any
 
+from runstream.errors import MissingExtraError
 from runstream.settings import Settings
 
 from ..errors import ProcessorError
@@ -44,11 +46,13 @@ class WorkerError(ProcessorError):
 def run_worker(settings: Settings, options: WorkerOptions) -> int:
     """Consume until stopped; returns the process exit status."""
     bootstrap = _bootstrap(settings)
-    ensure_topics(bootstrap, runstream_topics(settings.kafka_topic, options.partitions,
-                                              options.dlq_topic))
+    ensure_topics(
+        bootstrap, runstream_topics(settings.kafka_topic, options.partitions, options.dlq_topic)
+    )
     stop = threading.Event()
-    pipeline = Pipeline(StoreWriter(settings, Journal(bootstrap, options.group,
-                                                      settings.kafka_topic), stop), stop)
+    pipeline = Pipeline(
+        StoreWriter(settings, Journal(bootstrap, options.group, settings.kafka_topic), stop), stop
+    )
     pipeline.open()
     try:
         app = build_app(settings, options, bootstrap, pipeline)
@@ -58,8 +62,9 @@ def run_worker(settings: Settings, options: WorkerOptions) -> int:
         pipeline.close()
 
 
-def build_app(settings: Settings, options: WorkerOptions, bootstrap: str,
-              pipeline: Pipeline) -> Any:
+def build_app(
+    settings: Settings, options: WorkerOptions, bootstrap: str, pipeline: Pipeline
+) -> Any:
     """The faust App with the ingest agent and the stats timer wired to ``pipeline``."""
     import faust
 
@@ -78,10 +83,17 @@ def build_app(settings: Settings, options: WorkerOptions, bootstrap: str,
         producer_acks=-1,
         producer_max_request_size=1024 * 1024,
     )
-    topic = app.topic(settings.kafka_topic, key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw")
-    pipeline.attach(DeadLetterTopic(app, options.dlq_topic, settings.kafka_topic),
-                    _highwater(app, settings.kafka_topic))
+    topic = app.topic(
+        settings.kafka_topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    pipeline.attach(
+        DeadLetterTopic(app, options.dlq_topic, settings.kafka_topic),
+        _highwater(app, settings.kafka_topic),
+    )
 
     async def ingest(stream: Any) -> None:
         async for events in stream.take_events(options.batch_size, within=options.batch_wait_s):
@@ -146,9 +158,7 @@ def _highwater(app: Any, topic: str) -> Any:
 def _bootstrap(settings: Settings) -> str:
     if not settings.kafka_bootstrap:
         raise WorkerError("the worker consumes Kafka: set RUNSTREAM_KAFKA_BOOTSTRAP=host:port")
-    try:
-        import faust  # noqa: F401
-    except ImportError as exc:
-        raise WorkerError("the worker needs faust-streaming: pip install "
-                          "'runstream[processors]'") from exc
+    for module, distribution in (("faust", "faust-streaming"), ("kafka", "kafka-python")):
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtraError(distribution, "worker")
     return settings.kafka_bootstrap

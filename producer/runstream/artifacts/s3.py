@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from ..errors import MissingExtraError, RunstreamError
-from ..settings import Settings
+from ..settings import Settings, env_value
 from .local import CHUNK_BYTES
 
 PART_BYTES = 32 * 1024 * 1024
@@ -281,7 +280,7 @@ def _minio_client(config: S3Config) -> Any:
         timeout=urllib3.Timeout(connect=10.0, read=120.0),
         maxsize=PARALLEL_PARTS + 2,
         cert_reqs="CERT_REQUIRED",
-        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        ca_certs=env_value("SSL_CERT_FILE") or certifi.where(),
         retries=urllib3.Retry(total=2, backoff_factor=0.5, status_forcelist=[500, 502, 503, 504]),
     )
     return Minio(

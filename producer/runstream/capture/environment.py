@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 
 from ..redaction import REDACTED, is_credential_key
+from ..settings import environment_snapshot
 from ..wire import events_pb2 as pb
 from . import gpu
 
@@ -60,7 +61,7 @@ def installed_packages() -> list[tuple[str, str]]:
 def environment_variables() -> dict[str, str]:
     """Environment variables with credentials removed (by key, and passwords inside URLs)."""
     captured = {}
-    for key, value in os.environ.items():
+    for key, value in environment_snapshot().items():
         if is_credential_key(key):
             captured[key] = REDACTED
         elif len(value) <= MAX_VARIABLE_BYTES:

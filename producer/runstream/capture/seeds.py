@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import random
 import sys
+
+from ..settings import env_value
 
 
 def seed_everything(seed: int) -> None:
@@ -27,7 +28,7 @@ def seed_everything(seed: int) -> None:
 
 def determinism_settings(seed: int | None) -> dict[str, str]:
     """Everything that decides whether a rerun can be bit-identical."""
-    settings = {"python.hash_seed": os.environ.get("PYTHONHASHSEED", "random")}
+    settings = {"python.hash_seed": env_value("PYTHONHASHSEED") or "random"}
     if seed is not None:
         settings["seed"] = str(seed)
     torch = sys.modules.get("torch")
@@ -40,6 +41,7 @@ def determinism_settings(seed: int | None) -> dict[str, str]:
         settings["torch.cudnn.deterministic"] = str(cudnn.deterministic)
         settings["torch.cudnn.benchmark"] = str(cudnn.benchmark)
         settings["torch.initial_seed"] = str(torch.initial_seed())
-    if "CUBLAS_WORKSPACE_CONFIG" in os.environ:
-        settings["CUBLAS_WORKSPACE_CONFIG"] = os.environ["CUBLAS_WORKSPACE_CONFIG"]
+    cublas_workspace = env_value("CUBLAS_WORKSPACE_CONFIG")
+    if cublas_workspace is not None:
+        settings["CUBLAS_WORKSPACE_CONFIG"] = cublas_workspace
     return settings

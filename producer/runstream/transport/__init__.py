@@ -16,7 +16,7 @@ __all__ = ["MemoryTransport", "SpoolTransport", "Transport", "make_transport"]
 
 def make_transport(settings: Settings) -> Transport:
     """The spool, always; in team mode a shipper also forwards it to Kafka (see kafka.py)."""
-    if settings.kafka_bootstrap:
+    if settings.mode == "kafka":
         from .kafka import KafkaSpoolTransport
 
         return KafkaSpoolTransport(settings)

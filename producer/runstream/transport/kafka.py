@@ -41,7 +41,7 @@ class KafkaSpoolTransport:
         assert settings.kafka_bootstrap, "team mode needs RUNSTREAM_KAFKA_BOOTSTRAP"
         self._settings = settings
         self._bootstrap = settings.kafka_bootstrap
-        self._options = options or ShipperOptions.from_env()
+        self._options = options or ShipperOptions.from_settings(settings)
         self._writer = SpoolWriter(settings.spool_dir)
         self._selects = written_by_this_process(time.time_ns())
         self._wake = threading.Event()
@@ -84,14 +84,22 @@ class KafkaSpoolTransport:
 
     def _ship(self) -> None:
         """The shipping thread: the producer is built here, never in the training thread."""
-        shipper = Shipper(self._settings.spool_dir, self._bootstrap, self._settings.kafka_topic,
-                          self._selects, self._options, wake=self._wake.set)
+        shipper = Shipper(
+            self._settings.spool_dir,
+            self._bootstrap,
+            self._settings.kafka_topic,
+            self._selects,
+            self._options,
+            wake=self._wake.set,
+        )
         try:
             shipper.discard_shipped(self._settings.spool_retention_s)
             self._loop(shipper)
         except Exception:  # never take the training process down; the spool keeps the data
-            logger.exception("runstream: the Kafka shipper stopped; unsent events stay in the "
-                             "spool (`runstream sync` ships them)")
+            logger.exception(
+                "runstream: the Kafka shipper stopped; unsent events stay in the "
+                "spool (`runstream sync` ships them)"
+            )
         finally:
             shipper.close(timeout=0.0 if self._abandoned.is_set() else _ABANDON_JOIN_S)
 

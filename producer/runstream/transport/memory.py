@@ -24,8 +24,3 @@ class MemoryTransport:
     def close(self, timeout: float) -> dict[str, int]:
         self.closed = True
         return {}
-
-    def of_kind(self, kind: str) -> list[pb.Envelope]:
-        """Envelopes whose payload is ``kind`` (e.g. ``"metrics"``)."""
-        with self._lock:
-            return [e for e in self.envelopes if e.WhichOneof("payload") == kind]
