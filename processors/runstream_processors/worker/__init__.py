@@ -2,7 +2,7 @@
 
     app.py           faust App and agent; ``run_worker`` runs one process
     pipeline.py      batches → per-partition chunks → store thread → DLQ → acks
-    store_writer.py  validation, sink writes, retries, dead letters (blocking side)
+    store_writer.py  chunks through the ingest core (ingest/core.py), retries (blocking side)
     journal.py       chunk boundaries kept in Kafka so replays rebuild identical chunks
     dlq.py           dead letters to ``runstream.dlq.v1``
     stats.py         throughput and lag in the log
