@@ -75,7 +75,8 @@ class ShipperOptions:
         if compression not in _COMPRESSIONS:
             raise InvalidInputError(
                 f"RUNSTREAM_KAFKA_COMPRESSION must be one of {sorted(_COMPRESSIONS)}, got "
-                f"{compression!r} (lz4 and zstd need packages the processors do not have)")
+                f"{compression!r} (lz4 and zstd need packages the processors do not have)"
+            )
         return cls(compression=_COMPRESSIONS[compression])
 
     def producer_config(self, bootstrap: str) -> dict[str, Any]:
@@ -142,7 +143,8 @@ class SharedCheckpoint:
     def discard_shipped(self, retention_s: float) -> list[str]:
         """Delete segments Kafka has fully acknowledged, once older than ``retention_s``."""
         deleted = SpoolReader(self.checkpoint.path.parent.parent).discard_consumed(
-            self.checkpoint, retention_s)
+            self.checkpoint, retention_s
+        )
         if deleted:
             self.save()
         return deleted
@@ -246,8 +248,11 @@ class Shipper:
             logger.warning("runstream: could not clean up shipped spool segments: %s", exc)
             return
         if deleted:
-            logger.info("runstream: deleted %d shipped spool segments older than %.0f h",
-                        len(deleted), retention_s / 3600)
+            logger.info(
+                "runstream: deleted %d shipped spool segments older than %.0f h",
+                len(deleted),
+                retention_s / 3600,
+            )
 
     def flush_checkpoint(self) -> None:
         if self._dirty_since is not None:
@@ -279,8 +284,9 @@ class Shipper:
             self._schedule_retry(f"cannot connect: {exc}")
             return False
         if self._unreachable_logged:
-            logger.warning("runstream: Kafka at %s is reachable again; shipping the spool",
-                           self._bootstrap)
+            logger.warning(
+                "runstream: Kafka at %s is reachable again; shipping the spool", self._bootstrap
+            )
             self._unreachable_logged = False
         self._backoff = 0.0
         return True
@@ -289,8 +295,9 @@ class Shipper:
         sent_any = False
         self._exhausted = False
         while self._in_flight_bytes < self._options.max_in_flight_bytes:
-            batch = self._reader.read(self._sent, self._options.read_records,
-                                      self._options.read_bytes)
+            batch = self._reader.read(
+                self._sent, self._options.read_records, self._options.read_bytes
+            )
             if not batch.records and not batch.damage:
                 self._exhausted = True
                 break
@@ -304,12 +311,15 @@ class Shipper:
         now = time.monotonic()
         for record in batch.records:
             try:
-                future = self._producer.send(self._topic, key=run_key(record.payload),
-                                             value=record.payload)
+                future = self._producer.send(
+                    self._topic, key=run_key(record.payload), value=record.payload
+                )
             except MessageSizeTooLargeError:
                 self.counters.too_large += 1
-                logger.warning("runstream: a %d-byte event is too large for Kafka; it stays in "
-                               "the spool only", len(record.payload))
+                logger.warning(
+                    "runstream: a %d-byte event is too large for Kafka; it stays in the spool only",
+                    len(record.payload),
+                )
                 future = None
             else:
                 future.add_both(self._on_done)
@@ -385,8 +395,12 @@ class Shipper:
         self._backoff = min(max(self._backoff * 2, 0.25), self._options.retry_backoff_max_s)
         self._retry_at = time.monotonic() + self._backoff
         if not self._unreachable_logged:
-            logger.warning("runstream: shipping to Kafka at %s failed (%s); events are kept in "
-                           "the spool and sent when it answers", self._bootstrap, reason)
+            logger.warning(
+                "runstream: shipping to Kafka at %s failed (%s); events are kept in "
+                "the spool and sent when it answers",
+                self._bootstrap,
+                reason,
+            )
             self._unreachable_logged = True
 
     def _copy_of_acked(self) -> Checkpoint:
@@ -434,11 +448,13 @@ def ship_leftovers(
     ``on_progress(done_bytes, total_bytes)`` is called as acknowledgements arrive; with
     ``retention_s``, fully shipped segments older than that are deleted afterwards.
     """
-    leftovers = {path.name for path in SpoolReader(spool_dir).segments()
-                 if not segment_in_use(path)}
+    leftovers = {
+        path.name for path in SpoolReader(spool_dir).segments() if not segment_in_use(path)
+    }
     wake = threading.Event()
-    shipper = Shipper(spool_dir, bootstrap, topic, lambda path: path.name in leftovers,
-                      options, wake=wake.set)
+    shipper = Shipper(
+        spool_dir, bootstrap, topic, lambda path: path.name in leftovers, options, wake=wake.set
+    )
     total = shipper.pending_bytes()
     deadline = time.monotonic() + timeout
     try:
@@ -456,5 +472,9 @@ def ship_leftovers(
     if retention_s is not None:
         shipper.discard_shipped(retention_s)
     counters = shipper.counters
-    return SyncReport(counters.shipped, shipper.pending_bytes(), counters.too_large,
-                      len(counters.damaged_segments))
+    return SyncReport(
+        counters.shipped,
+        shipper.pending_bytes(),
+        counters.too_large,
+        len(counters.damaged_segments),
+    )

@@ -44,11 +44,13 @@ class WorkerError(ProcessorError):
 def run_worker(settings: Settings, options: WorkerOptions) -> int:
     """Consume until stopped; returns the process exit status."""
     bootstrap = _bootstrap(settings)
-    ensure_topics(bootstrap, runstream_topics(settings.kafka_topic, options.partitions,
-                                              options.dlq_topic))
+    ensure_topics(
+        bootstrap, runstream_topics(settings.kafka_topic, options.partitions, options.dlq_topic)
+    )
     stop = threading.Event()
-    pipeline = Pipeline(StoreWriter(settings, Journal(bootstrap, options.group,
-                                                      settings.kafka_topic), stop), stop)
+    pipeline = Pipeline(
+        StoreWriter(settings, Journal(bootstrap, options.group, settings.kafka_topic), stop), stop
+    )
     pipeline.open()
     try:
         app = build_app(settings, options, bootstrap, pipeline)
@@ -58,8 +60,9 @@ def run_worker(settings: Settings, options: WorkerOptions) -> int:
         pipeline.close()
 
 
-def build_app(settings: Settings, options: WorkerOptions, bootstrap: str,
-              pipeline: Pipeline) -> Any:
+def build_app(
+    settings: Settings, options: WorkerOptions, bootstrap: str, pipeline: Pipeline
+) -> Any:
     """The faust App with the ingest agent and the stats timer wired to ``pipeline``."""
     import faust
 
@@ -78,10 +81,17 @@ def build_app(settings: Settings, options: WorkerOptions, bootstrap: str,
         producer_acks=-1,
         producer_max_request_size=1024 * 1024,
     )
-    topic = app.topic(settings.kafka_topic, key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw")
-    pipeline.attach(DeadLetterTopic(app, options.dlq_topic, settings.kafka_topic),
-                    _highwater(app, settings.kafka_topic))
+    topic = app.topic(
+        settings.kafka_topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    pipeline.attach(
+        DeadLetterTopic(app, options.dlq_topic, settings.kafka_topic),
+        _highwater(app, settings.kafka_topic),
+    )
 
     async def ingest(stream: Any) -> None:
         async for events in stream.take_events(options.batch_size, within=options.batch_wait_s):
@@ -149,6 +159,7 @@ def _bootstrap(settings: Settings) -> str:
     try:
         import faust  # noqa: F401
     except ImportError as exc:
-        raise WorkerError("the worker needs faust-streaming: pip install "
-                          "'runstream[processors]'") from exc
+        raise WorkerError(
+            "the worker needs faust-streaming: pip install 'runstream[processors]'"
+        ) from exc
     return settings.kafka_bootstrap

@@ -48,11 +48,20 @@ class DeadLetterTopic:
             while True:
                 try:
                     await self._app.producer.send_and_wait(
-                        self._topic, item.record.key, item.record.value, None, None,
-                        headers(item, self._source_topic))
+                        self._topic,
+                        item.record.key,
+                        item.record.value,
+                        None,
+                        None,
+                        headers(item, self._source_topic),
+                    )
                     break
                 except Exception as exc:  # broker away: the batch waits, unacknowledged
-                    logger.warning("cannot send a dead letter to %s, retrying in %.1fs: %s",
-                                   self._topic, delay, exc)
+                    logger.warning(
+                        "cannot send a dead letter to %s, retrying in %.1fs: %s",
+                        self._topic,
+                        delay,
+                        exc,
+                    )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, _RETRY_MAX_S)
