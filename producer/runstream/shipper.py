@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInputError, MissingExtraError
+from .backoff import Backoff
+from .errors import InvalidInputError, MissingExtraError, ServiceUnavailableError
 from .spool import (
     MAGIC,
     Checkpoint,
@@ -67,6 +68,7 @@ class ShipperOptions:
     connect_timeout_s: float = 5.0
     checkpoint_interval_s: float = 0.2
     retry_backoff_max_s: float = 5.0
+    """Longest wait between reconnection attempts (runstream.backoff.Backoff, from 0.25 s)."""
 
     @classmethod
     def from_env(cls) -> ShipperOptions:
@@ -208,7 +210,9 @@ class Shipper:
         self._in_flight_bytes = 0
         self._producer: Any = None
         self._retry_at = 0.0
-        self._backoff = 0.0
+        self._backoff = Backoff(
+            first_s=min(0.25, options.retry_backoff_max_s), max_s=options.retry_backoff_max_s
+        )
         self._dirty_since: float | None = None
         self._exhausted = False
         self._unreachable_logged = False
@@ -235,7 +239,7 @@ class Shipper:
             moved = self._fill()
             moved = self._collect() or moved
         except Exception as exc:  # broker, network or spool: resend from the acked position
-            self._reset(f"{type(exc).__name__}: {exc}")
+            self._reset(exc)
             return False
         self._save_if_due()
         return moved
@@ -281,14 +285,16 @@ class Shipper:
         try:
             self._producer = KafkaProducer(**self._options.producer_config(self._bootstrap))
         except Exception as exc:
-            self._schedule_retry(f"cannot connect: {exc}")
+            unavailable = ServiceUnavailableError(f"cannot connect: {exc}")
+            unavailable.__cause__ = exc
+            self._schedule_retry(unavailable)
             return False
         if self._unreachable_logged:
             logger.warning(
                 "runstream: Kafka at %s is reachable again; shipping the spool", self._bootstrap
             )
             self._unreachable_logged = False
-        self._backoff = 0.0
+        self._backoff.reset()
         return True
 
     def _fill(self) -> bool:
@@ -351,7 +357,7 @@ class Shipper:
             head = self._in_flight[0]
             if head.future is not None and not head.future.is_done:
                 if now - head.sent_at > self._options.delivery_timeout_s + 5.0:
-                    raise TimeoutError("no acknowledgement within the delivery timeout")
+                    raise ServiceUnavailableError("no acknowledgement within the delivery timeout")
                 break
             if head.future is not None and head.future.failed():
                 raise _DeliveryFailed(head.future.exception)
@@ -382,24 +388,25 @@ class Shipper:
 
     # -- failures --------------------------------------------------------------------
 
-    def _reset(self, reason: str) -> None:
+    def _reset(self, error: Exception) -> None:
         """Drop the producer and everything unacknowledged; resend from the acked position."""
         self.counters.resets += 1
         self.close(timeout=0.0)
         self._in_flight.clear()
         self._in_flight_bytes = 0
         self._sent = self._copy_of_acked()
-        self._schedule_retry(reason)
+        self._schedule_retry(error)
 
-    def _schedule_retry(self, reason: str) -> None:
-        self._backoff = min(max(self._backoff * 2, 0.25), self._options.retry_backoff_max_s)
-        self._retry_at = time.monotonic() + self._backoff
+    def _schedule_retry(self, error: Exception) -> None:
+        """Reconnect after the backoff's next delay (the error's ``retry_after`` counts)."""
+        self._retry_at = time.monotonic() + self._backoff.next_delay(error)
         if not self._unreachable_logged:
             logger.warning(
-                "runstream: shipping to Kafka at %s failed (%s); events are kept in "
-                "the spool and sent when it answers",
+                "runstream: shipping to Kafka at %s failed (%s: %s); events are kept "
+                "in the spool and sent when it answers",
                 self._bootstrap,
-                reason,
+                type(error).__name__,
+                error,
             )
             self._unreachable_logged = True
 
@@ -408,7 +415,9 @@ class Shipper:
         return Checkpoint(acked.path, dict(acked.offsets))
 
 
-class _DeliveryFailed(Exception):
+class _DeliveryFailed(ServiceUnavailableError):
+    """Kafka did not take a record (its future failed); the shipper resends from the ack."""
+
     def __init__(self, cause: object) -> None:
         super().__init__(f"delivery failed: {cause}")
 
