@@ -1,28 +1,26 @@
-"""Waiting between retries without ever outliving a stop request."""
+"""The worker's retry waits: :class:`runstream.backoff.Backoff`, raising :class:`Stopping`.
+
+Kept as a module so that worker code keeps importing ``Backoff`` and ``Stopping`` from
+here; the helper itself (exponential, capped, jittered, honouring ``retry_after``, ended at
+once by the stop event) lives in the SDK::
+
+    backoff = Backoff(stop)          # first_s=0.25, max_s=30.0
+    backoff.wait(exc)                # raises Stopping as soon as ``stop`` is set
+    backoff.reset()                  # after a success
+"""
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from typing import ClassVar
+
+from runstream import backoff
+
+from ..errors import Stopping
+
+__all__ = ["Backoff", "Stopping"]
 
 
-class Stopping(Exception):
-    """The worker is stopping: give up the current batch (it is not acknowledged)."""
+class Backoff(backoff.Backoff):
+    """The SDK's helper with the worker's stop error: ``wait`` raises :class:`Stopping`."""
 
-
-@dataclass
-class Backoff:
-    """Exponential backoff, capped; ``wait`` returns early, raising Stopping, on stop."""
-
-    stop: threading.Event
-    first_s: float = 0.25
-    max_s: float = 30.0
-    _next: float = field(default=0.0, init=False)
-
-    def wait(self) -> None:
-        self._next = min(max(self._next * 2, self.first_s), self.max_s)
-        if self.stop.wait(self._next):
-            raise Stopping("the worker is stopping")
-
-    def reset(self) -> None:
-        self._next = 0.0
+    stop_error: ClassVar[type[BaseException]] = Stopping
