@@ -8,8 +8,8 @@ instead of a worker restart loop, and Grafana's first queries find the tables.
 from __future__ import annotations
 
 import sys
-import time
 
+from runstream.backoff import Backoff
 from runstream.settings import load_settings
 from runstream_processors.errors import ProcessorError
 from runstream_processors.store.connection import open_store
@@ -19,6 +19,7 @@ ATTEMPTS = 30  # the server's healthcheck passes a little before it accepts ever
 
 def main() -> int:
     settings = load_settings()
+    backoff = Backoff(first_s=0.5, max_s=3.0)  # about 75 s of waits in all before giving up
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with open_store(settings, "migrate") as client:
@@ -27,7 +28,8 @@ def main() -> int:
                 return 0
         except ProcessorError as exc:
             print(f"attempt {attempt}/{ATTEMPTS}: {exc}", file=sys.stderr)
-            time.sleep(2)
+            if attempt < ATTEMPTS:
+                backoff.wait(exc)
     return 1
 
 

@@ -1,23 +1,41 @@
 """Every error the processors raise on purpose derives from :class:`ProcessorError`.
 
-    ProcessorError
-    ├── TerminalError        retrying cannot help: the event goes to the dead letters
-    │   ├── InvalidEventError    malformed bytes, missing fields, bad values, unknown run
-    │   └── StoreRefusedError    the store would not take a batch (not a connection problem)
-    ├── TransientError       retrying may help: the batch is retried, offsets not committed
-    │   ├── StoreUnavailableError
-    │   └── StoreRefusedAllError  every event of a batch refused: the store is at fault
-    ├── StoreBusyError       another process owns the embedded store
-    ├── MigrationError       the schema could not be brought up to date
-    └── QueryError           a query failed (bad SQL, unknown run, ...), message from the engine
+ProcessorError derives from the SDK's root, :class:`runstream.errors.RunstreamError`, so
+``except RunstreamError`` catches both packages' errors.
 
-A sink or consumer decides retry vs dead-letter by the class alone.
+    ProcessorError (a runstream.errors.RunstreamError)
+    ├── TerminalError          retrying cannot help: the event goes to the dead letters
+    │   ├── InvalidEventError      malformed bytes, missing fields, bad values, unknown run
+    │   └── StoreRefusedError      the store would not take a batch (not a connection problem)
+    ├── TransientError         retrying may help: the batch is retried, offsets not committed;
+    │   │                      also runstream.errors.TransientError (carries ``retry_after``)
+    │   ├── StoreUnavailableError  the ClickHouse server did not answer
+    │   ├── StoreRefusedAllError   every event of a batch refused: the store, not the data
+    │   └── JournalError           [worker/journal.py] Kafka did not answer a journal request
+    ├── Stopping               the worker is stopping: a retry wait ended, the batch is given
+    │                          up unacknowledged; also runstream.errors.StopRequested
+    ├── StoreBusyError         another process owns the embedded store
+    ├── MigrationError         the schema could not be brought up to date
+    ├── QueryError             a query failed (bad SQL, unknown run, ...), message from the engine
+    ├── TopicsError            [topics.py] Kafka topics could not be created or inspected
+    └── WorkerError            [worker/app.py] the worker cannot start (no broker, no faust)
+
+Where a class lives elsewhere, the tree names the module in brackets.
+The ClickHouse HTTP front end, ``chdb_http``, is a package of its own with its own root.
+tests/test_error_tree.py checks that every exception class of the package derives from
+ProcessorError and is drawn here.
+
+A sink or consumer decides retry vs dead-letter by the class alone; retries wait with
+:class:`runstream.backoff.Backoff`, which honours a TransientError's ``retry_after``.
 """
 
 from __future__ import annotations
 
+from runstream.errors import RunstreamError, StopRequested
+from runstream.errors import TransientError as _SdkTransientError
 
-class ProcessorError(Exception):
+
+class ProcessorError(RunstreamError):
     """Root of the processors' errors."""
 
 
@@ -42,8 +60,8 @@ class StoreRefusedError(TerminalError):
         self.written_tables = written_tables
 
 
-class TransientError(ProcessorError):
-    """Retrying later may succeed."""
+class TransientError(ProcessorError, _SdkTransientError):
+    """Retrying later may succeed; ``retry_after`` (seconds or None) suggests when."""
 
 
 class StoreUnavailableError(TransientError):
@@ -52,6 +70,10 @@ class StoreUnavailableError(TransientError):
 
 class StoreRefusedAllError(TransientError):
     """The store refused every event of a multi-event batch: retry the batch, keep the data."""
+
+
+class Stopping(ProcessorError, StopRequested):
+    """The worker is stopping: give up the current batch (it is not acknowledged)."""
 
 
 class StoreBusyError(ProcessorError):

@@ -26,7 +26,9 @@ from .errors import (
     MissingExtraError,
     RunStateError,
     RunstreamError,
+    ServiceUnavailableError,
     SpoolError,
+    TransientError,
 )
 from .init import init
 from .run import Run, RunReport, Status
@@ -42,8 +44,10 @@ __all__ = [
     "RunReport",
     "RunStateError",
     "RunstreamError",
+    "ServiceUnavailableError",
     "SpoolError",
     "Status",
+    "TransientError",
     "__version__",
     "active_run",
     "finish",

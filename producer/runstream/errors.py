@@ -8,12 +8,24 @@
     ├── RunStateError (also RuntimeError)     no run, logging after finish(), two runs at once
     ├── MissingExtraError (also ImportError)  an optional dependency is not installed
     ├── SpoolError (also OSError)             the local spool could not be read or written
+    ├── TransientError                        retrying later may help; ``retry_after`` suggests when
+    │   └── ServiceUnavailableError           Kafka or the object store did not answer
+    │       └── _DeliveryFailed               [runstream.shipper] Kafka refused a record; resent
+    ├── StopRequested                         a stop request ended a runstream.backoff wait
     └── ObjectStoreError (also OSError)       the S3 object store failed or refused a request
         ├── ArtifactMissingError              the object (or its bucket) does not exist
-        └── ArtifactIntegrityError            bytes do not match the recorded SHA-256 or size
+        ├── ArtifactIntegrityError            bytes do not match the recorded SHA-256 or size
+        └── ObjectStoreUnavailableError       the server did not answer or said "later" (5xx,
+                                              SlowDown); also a ServiceUnavailableError
 
-The object-store errors are defined in ``runstream.artifacts.s3`` (and exported from
-``runstream.artifacts``), next to the code that raises them.
+Where a class lives elsewhere, the tree names the module in brackets; the object-store
+errors are defined in ``runstream.artifacts.s3`` (and exported from ``runstream.artifacts``),
+next to the code that raises them. tests/test_error_tree.py checks that every exception
+class of the package derives from RunstreamError and is drawn here.
+
+Retry or give up is decided by the class alone: a :class:`TransientError` is worth retrying
+(with :class:`runstream.backoff.Backoff`, which honours its ``retry_after``); anything else
+is not. The processors' errors (``runstream_processors.errors``) derive from this root too.
 
 Input errors are raised after everything valid in the same call was recorded,
 so a bad value never costs the good ones.
@@ -59,3 +71,23 @@ class MissingExtraError(RunstreamError, ImportError):
 
 class SpoolError(RunstreamError, OSError):
     """The local spool (the durable event log) failed."""
+
+
+class TransientError(RunstreamError):
+    """Retrying later may succeed; ``retry_after`` is how long the raiser suggests waiting.
+
+    ``retry_after`` is in seconds, or None when the raiser has no opinion (the caller's
+    backoff decides alone).
+    """
+
+    def __init__(self, *args: object, retry_after: float | None = None) -> None:
+        super().__init__(*args)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailableError(TransientError):
+    """A service the SDK ships to (Kafka, the object store) did not answer, or asked to wait."""
+
+
+class StopRequested(RunstreamError):
+    """A stop was requested while waiting to retry: give up the attempt now."""

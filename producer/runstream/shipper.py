@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import MissingExtraError
+from .backoff import Backoff
+from .errors import MissingExtraError, ServiceUnavailableError
 from .spool import (
     MAGIC,
     Checkpoint,
@@ -68,6 +69,7 @@ class ShipperOptions:
     connect_timeout_s: float = 5.0
     checkpoint_interval_s: float = 0.2
     retry_backoff_max_s: float = 5.0
+    """Longest wait between reconnection attempts (runstream.backoff.Backoff, from 0.25 s)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ShipperOptions:
@@ -138,7 +140,8 @@ class SharedCheckpoint:
     def discard_shipped(self, retention_s: float) -> list[str]:
         """Delete segments Kafka has fully acknowledged, once older than ``retention_s``."""
         deleted = SpoolReader(self.checkpoint.path.parent.parent).discard_consumed(
-            self.checkpoint, retention_s)
+            self.checkpoint, retention_s
+        )
         if deleted:
             self.save()
         return deleted
@@ -202,7 +205,9 @@ class Shipper:
         self._in_flight_bytes = 0
         self._producer: Any = None
         self._retry_at = 0.0
-        self._backoff = 0.0
+        self._backoff = Backoff(
+            first_s=min(0.25, options.retry_backoff_max_s), max_s=options.retry_backoff_max_s
+        )
         self._dirty_since: float | None = None
         self._exhausted = False
         self._unreachable_logged = False
@@ -229,7 +234,7 @@ class Shipper:
             moved = self._fill()
             moved = self._collect() or moved
         except Exception as exc:  # broker, network or spool: resend from the acked position
-            self._reset(f"{type(exc).__name__}: {exc}")
+            self._reset(exc)
             return False
         self._save_if_due()
         return moved
@@ -242,8 +247,11 @@ class Shipper:
             logger.warning("runstream: could not clean up shipped spool segments: %s", exc)
             return
         if deleted:
-            logger.info("runstream: deleted %d shipped spool segments older than %.0f h",
-                        len(deleted), retention_s / 3600)
+            logger.info(
+                "runstream: deleted %d shipped spool segments older than %.0f h",
+                len(deleted),
+                retention_s / 3600,
+            )
 
     def flush_checkpoint(self) -> None:
         if self._dirty_since is not None:
@@ -272,21 +280,25 @@ class Shipper:
         try:
             self._producer = KafkaProducer(**self._options.producer_config(self._bootstrap))
         except Exception as exc:
-            self._schedule_retry(f"cannot connect: {exc}")
+            unavailable = ServiceUnavailableError(f"cannot connect: {exc}")
+            unavailable.__cause__ = exc
+            self._schedule_retry(unavailable)
             return False
         if self._unreachable_logged:
-            logger.warning("runstream: Kafka at %s is reachable again; shipping the spool",
-                           self._bootstrap)
+            logger.warning(
+                "runstream: Kafka at %s is reachable again; shipping the spool", self._bootstrap
+            )
             self._unreachable_logged = False
-        self._backoff = 0.0
+        self._backoff.reset()
         return True
 
     def _fill(self) -> bool:
         sent_any = False
         self._exhausted = False
         while self._in_flight_bytes < self._options.max_in_flight_bytes:
-            batch = self._reader.read(self._sent, self._options.read_records,
-                                      self._options.read_bytes)
+            batch = self._reader.read(
+                self._sent, self._options.read_records, self._options.read_bytes
+            )
             if not batch.records and not batch.damage:
                 self._exhausted = True
                 break
@@ -300,12 +312,15 @@ class Shipper:
         now = time.monotonic()
         for record in batch.records:
             try:
-                future = self._producer.send(self._topic, key=run_key(record.payload),
-                                             value=record.payload)
+                future = self._producer.send(
+                    self._topic, key=run_key(record.payload), value=record.payload
+                )
             except MessageSizeTooLargeError:
                 self.counters.too_large += 1
-                logger.warning("runstream: a %d-byte event is too large for Kafka; it stays in "
-                               "the spool only", len(record.payload))
+                logger.warning(
+                    "runstream: a %d-byte event is too large for Kafka; it stays in the spool only",
+                    len(record.payload),
+                )
                 future = None
             else:
                 future.add_both(self._on_done)
@@ -337,7 +352,7 @@ class Shipper:
             head = self._in_flight[0]
             if head.future is not None and not head.future.is_done:
                 if now - head.sent_at > self._options.delivery_timeout_s + 5.0:
-                    raise TimeoutError("no acknowledgement within the delivery timeout")
+                    raise ServiceUnavailableError("no acknowledgement within the delivery timeout")
                 break
             if head.future is not None and head.future.failed():
                 raise _DeliveryFailed(head.future.exception)
@@ -368,21 +383,26 @@ class Shipper:
 
     # -- failures --------------------------------------------------------------------
 
-    def _reset(self, reason: str) -> None:
+    def _reset(self, error: Exception) -> None:
         """Drop the producer and everything unacknowledged; resend from the acked position."""
         self.counters.resets += 1
         self.close(timeout=0.0)
         self._in_flight.clear()
         self._in_flight_bytes = 0
         self._sent = self._copy_of_acked()
-        self._schedule_retry(reason)
+        self._schedule_retry(error)
 
-    def _schedule_retry(self, reason: str) -> None:
-        self._backoff = min(max(self._backoff * 2, 0.25), self._options.retry_backoff_max_s)
-        self._retry_at = time.monotonic() + self._backoff
+    def _schedule_retry(self, error: Exception) -> None:
+        """Reconnect after the backoff's next delay (the error's ``retry_after`` counts)."""
+        self._retry_at = time.monotonic() + self._backoff.next_delay(error)
         if not self._unreachable_logged:
-            logger.warning("runstream: shipping to Kafka at %s failed (%s); events are kept in "
-                           "the spool and sent when it answers", self._bootstrap, reason)
+            logger.warning(
+                "runstream: shipping to Kafka at %s failed (%s: %s); events are kept "
+                "in the spool and sent when it answers",
+                self._bootstrap,
+                type(error).__name__,
+                error,
+            )
             self._unreachable_logged = True
 
     def _copy_of_acked(self) -> Checkpoint:
@@ -390,7 +410,9 @@ class Shipper:
         return Checkpoint(acked.path, dict(acked.offsets))
 
 
-class _DeliveryFailed(Exception):
+class _DeliveryFailed(ServiceUnavailableError):
+    """Kafka did not take a record (its future failed); the shipper resends from the ack."""
+
     def __init__(self, cause: object) -> None:
         super().__init__(f"delivery failed: {cause}")
 
@@ -430,11 +452,13 @@ def ship_leftovers(
     ``on_progress(done_bytes, total_bytes)`` is called as acknowledgements arrive; with
     ``retention_s``, fully shipped segments older than that are deleted afterwards.
     """
-    leftovers = {path.name for path in SpoolReader(spool_dir).segments()
-                 if not segment_in_use(path)}
+    leftovers = {
+        path.name for path in SpoolReader(spool_dir).segments() if not segment_in_use(path)
+    }
     wake = threading.Event()
-    shipper = Shipper(spool_dir, bootstrap, topic, lambda path: path.name in leftovers,
-                      options, wake=wake.set)
+    shipper = Shipper(
+        spool_dir, bootstrap, topic, lambda path: path.name in leftovers, options, wake=wake.set
+    )
     total = shipper.pending_bytes()
     deadline = time.monotonic() + timeout
     try:
@@ -452,5 +476,9 @@ def ship_leftovers(
     if retention_s is not None:
         shipper.discard_shipped(retention_s)
     counters = shipper.counters
-    return SyncReport(counters.shipped, shipper.pending_bytes(), counters.too_large,
-                      len(counters.damaged_segments))
+    return SyncReport(
+        counters.shipped,
+        shipper.pending_bytes(),
+        counters.too_large,
+        len(counters.damaged_segments),
+    )

@@ -23,6 +23,8 @@ from runstream.artifacts import (
     ArtifactIntegrityError,
     LocalArtifactStore,
     ObjectStore,
+    ObjectStoreError,
+    ObjectStoreUnavailableError,
     PendingUploads,
     S3Config,
     object_key,
@@ -30,7 +32,14 @@ from runstream.artifacts import (
     s3_uri,
     upload_pending,
 )
-from runstream.artifacts.s3 import PART_BYTES, _HashingReader, expected_etag, part_size_for
+from runstream.artifacts.s3 import (
+    PART_BYTES,
+    _HashingReader,
+    _Translated,
+    expected_etag,
+    part_size_for,
+)
+from runstream.errors import TransientError
 from runstream.settings import Settings, load_settings
 
 MIB = 1024 * 1024
@@ -154,6 +163,49 @@ def test_missing_minio_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtins, "__import__", no_minio)
     with pytest.raises(runstream.MissingExtraError, match=r"runstream\[s3\]"):
         ObjectStore.connect(S3Config("http://127.0.0.1:1", "k", "s", "b"))
+
+
+class _Response:
+    """What minio's S3Error keeps of the HTTP response: status and headers."""
+
+    def __init__(self, status: int, headers: dict[str, str]) -> None:
+        self.status = status
+        self.headers = headers
+
+
+def _translate(error: Exception) -> ObjectStoreError:
+    with pytest.raises(ObjectStoreError) as raised, _Translated("stat sha256/x in s3://b"):
+        raise error
+    return raised.value
+
+
+def test_errors_that_mean_later_are_transient_and_carry_retry_after() -> None:
+    from minio.error import S3Error, ServerError
+    from urllib3.exceptions import MaxRetryError
+
+    def s3_error(code: str, status: int, headers: dict[str, str]) -> S3Error:
+        return S3Error(_Response(status, headers), code, "msg", "/b/x", "req", "host")  # type: ignore[arg-type]
+
+    slow = _translate(s3_error("SlowDown", 503, {"Retry-After": "7"}))
+    assert isinstance(slow, ObjectStoreUnavailableError) and slow.retry_after == 7.0
+    assert "SlowDown" in str(slow)
+    for transient in (
+        ServerError("bad gateway", 502),
+        MaxRetryError(None, "/b/x", "connection refused"),  # type: ignore[arg-type]
+        ConnectionRefusedError("refused"),
+        s3_error("InternalError", 500, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+    ):
+        error = _translate(transient)
+        assert isinstance(error, TransientError) and error.retry_after is None, transient
+    for final in (s3_error("AccessDenied", 403, {}), ServerError("not found", 404)):
+        error = _translate(final)
+        assert not isinstance(error, TransientError), final
+
+
+def test_an_unreachable_server_is_a_transient_error() -> None:
+    store = ObjectStore.connect(S3Config(f"http://127.0.0.1:{closed_port()}", "k", "s", "a-bucket"))
+    with pytest.raises(ObjectStoreUnavailableError, match="cannot stat"):
+        store.stat("ab" * 32)
 
 
 def test_embedded_mode_keeps_file_uris(runstream_dir: Settings, tmp_path: Path) -> None:

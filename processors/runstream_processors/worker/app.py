@@ -18,13 +18,12 @@ from typing import Any
 from runstream.errors import MissingExtraError
 from runstream.settings import Settings
 
-from ..errors import ProcessorError
+from ..errors import ProcessorError, Stopping
 from ..topics import ensure_topics, runstream_topics
 from .dlq import DeadLetterTopic
 from .journal import Journal
 from .options import WorkerOptions
 from .pipeline import Pipeline
-from .retry import Stopping
 from .store_writer import StoreWriter
 
 logger = logging.getLogger("runstream.worker")
@@ -55,7 +54,7 @@ def run_worker(settings: Settings, options: WorkerOptions) -> int:
     )
     pipeline.open()
     try:
-        app = build_app(settings, options, bootstrap, pipeline)
+        app = build_app(settings, options, bootstrap, pipeline, stop)
         code = _execute(app, options)
         return 1 if pipeline.failure is not None else code
     finally:
@@ -63,9 +62,16 @@ def run_worker(settings: Settings, options: WorkerOptions) -> int:
 
 
 def build_app(
-    settings: Settings, options: WorkerOptions, bootstrap: str, pipeline: Pipeline
+    settings: Settings,
+    options: WorkerOptions,
+    bootstrap: str,
+    pipeline: Pipeline,
+    stop: threading.Event | None = None,
 ) -> Any:
-    """The faust App with the ingest agent and the stats timer wired to ``pipeline``."""
+    """The faust App with the ingest agent and the stats timer wired to ``pipeline``.
+
+    ``stop`` (the pipeline's, set when the worker stops) ends the DLQ's retry waits.
+    """
     import faust
 
     datadir = settings.root / "worker"  # faust's own state; it creates only the last level
@@ -91,7 +97,7 @@ def build_app(
         value_serializer="raw",
     )
     pipeline.attach(
-        DeadLetterTopic(app, options.dlq_topic, settings.kafka_topic),
+        DeadLetterTopic(app, options.dlq_topic, settings.kafka_topic, stop),
         _highwater(app, settings.kafka_topic),
     )
 

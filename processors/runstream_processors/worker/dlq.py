@@ -7,11 +7,14 @@ the store's ``runstream.dead_letters`` table, where dashboards count them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
+from runstream.backoff import Backoff
+
+from ..errors import Stopping
 from .store_writer import Rejected
 
 logger = logging.getLogger("runstream.worker")
@@ -36,23 +39,39 @@ def headers(item: Rejected, source_topic: str) -> list[tuple[str, bytes]]:
 class DeadLetterTopic:
     """Sends dead letters through faust's producer and waits until Kafka has them."""
 
-    def __init__(self, app: Any, topic: str, source_topic: str) -> None:
+    def __init__(
+        self, app: Any, topic: str, source_topic: str, stop: threading.Event | None = None
+    ) -> None:
         self._app = app
         self._topic = topic
         self._source_topic = source_topic
+        self._stop = stop
 
     async def send(self, rejected: Sequence[Rejected]) -> None:
-        """Deliver every letter, retrying with backoff; cancellation is the only way out."""
+        """Deliver every letter, retrying with backoff until it works or the worker stops.
+
+        A stop request ends the wait at once, raising Stopping (cancellation ends it too):
+        the batch is then left unacknowledged and consumed again after a restart.
+        """
+        backoff = Backoff(self._stop, max_s=_RETRY_MAX_S, stop_error=Stopping)
         for item in rejected:
-            delay = 0.25
             while True:
                 try:
                     await self._app.producer.send_and_wait(
-                        self._topic, item.record.key, item.record.value, None, None,
-                        headers(item, self._source_topic))
+                        self._topic,
+                        item.record.key,
+                        item.record.value,
+                        None,
+                        None,
+                        headers(item, self._source_topic),
+                    )
+                    backoff.reset()
                     break
                 except Exception as exc:  # broker away: the batch waits, unacknowledged
-                    logger.warning("cannot send a dead letter to %s, retrying in %.1fs: %s",
-                                   self._topic, delay, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, _RETRY_MAX_S)
+                    logger.warning(
+                        "cannot send a dead letter to %s (attempt %d), retrying: %s",
+                        self._topic,
+                        backoff.attempts + 1,
+                        exc,
+                    )
+                    await backoff.wait_async(exc)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from runstream.backoff import Backoff
 from runstream.metric_batch import encode
 from runstream.settings import Settings
 from runstream.wire import events_pb2 as pb
@@ -33,7 +34,6 @@ from ..sinks.clickhouse import ClickHouseSink
 from ..store.connection import open_store
 from .journal import Journal
 from .records import Chunk, RawRecord
-from .retry import Backoff
 
 logger = logging.getLogger("runstream.worker")
 

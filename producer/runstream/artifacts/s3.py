@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from ..errors import MissingExtraError, RunstreamError
+from ..errors import MissingExtraError, RunstreamError, ServiceUnavailableError
 from ..settings import Settings, env_value
 from .local import CHUNK_BYTES
 
@@ -39,6 +39,29 @@ class ArtifactMissingError(ObjectStoreError):
 
 class ArtifactIntegrityError(ObjectStoreError):
     """Bytes do not match the recorded SHA-256 or size: never used, always discarded."""
+
+
+class ObjectStoreUnavailableError(ObjectStoreError, ServiceUnavailableError):
+    """The server did not answer, or answered "later" (5xx, SlowDown): worth retrying.
+
+    ``retry_after`` is the server's ``Retry-After`` header when it sent one.
+    """
+
+
+# S3 error codes that mean "not now" rather than "no"
+_TRANSIENT_CODES = frozenset(
+    {
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "RequestTimeout",
+        "Throttling",
+        "ThrottlingException",
+        "RequestThrottled",
+        "TooManyRequests",
+        "XMinioServerNotInitialized",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -258,7 +281,39 @@ class _Translated:
             return
         code = getattr(error, "code", None)
         detail = f"{code}: {getattr(error, 'message', error)}" if code else str(error)
-        raise ObjectStoreError(f"cannot {self.action}: {detail}") from error
+        message = f"cannot {self.action}: {detail}"
+        if _is_transient(error):
+            raise ObjectStoreUnavailableError(message, retry_after=_retry_after(error)) from error
+        raise ObjectStoreError(message) from error
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Network trouble, a 5xx or a throttling code: the server may answer later."""
+    if isinstance(error, ConnectionError | TimeoutError):
+        return True  # refused, reset, timed out (a local disk's OSError is not transient)
+    try:
+        from minio.error import ServerError
+        from urllib3.exceptions import HTTPError
+    except ImportError:  # pragma: no cover - the client itself needs both
+        return False
+    if isinstance(error, HTTPError):  # urllib3: retries exhausted, protocol errors, timeouts
+        return True
+    if isinstance(error, ServerError):
+        return error.status_code >= 500 or error.status_code == 429
+    status = getattr(getattr(error, "response", None), "status", None)
+    return getattr(error, "code", None) in _TRANSIENT_CODES or (
+        isinstance(status, int) and (status >= 500 or status == 429)
+    )
+
+
+def _retry_after(error: BaseException) -> float | None:
+    """The seconds of a ``Retry-After`` header in the error's response, if any."""
+    headers = getattr(getattr(error, "response", None), "headers", None)
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except (TypeError, ValueError):  # an HTTP date: leave the timing to the backoff
+        return None
 
 
 def _meta_sha256(found: Any) -> str:

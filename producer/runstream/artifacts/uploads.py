@@ -9,13 +9,16 @@ import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..backoff import Backoff
+from ..errors import StopRequested, TransientError
 from ..settings import Settings
 from .local import LocalArtifactStore
-from .s3 import ArtifactIntegrityError, ObjectStore, ObjectStoreError, S3Config
+from .s3 import ObjectStore, ObjectStoreError, S3Config
 
 logger = logging.getLogger("runstream")
 
 UPLOAD_ATTEMPTS = 3
+"""Attempts per file while the run lasts; markers keep the rest for ``runstream sync``."""
 
 
 @dataclass
@@ -99,22 +102,28 @@ def upload_pending(settings: Settings) -> UploadReport:
 
 
 class BackgroundUploader:
-    """One daemon thread uploading queued digests, with a few retries; see the package docstring."""
+    """One daemon thread uploading queued digests, with a few retries; see the package docstring.
+
+    Only a :class:`~runstream.errors.TransientError` (the server did not answer, or said
+    "later") is retried, after ``runstream.backoff.Backoff``'s wait (about 1 s, then 4 s, or
+    the server's ``Retry-After``); ``close`` running out of time ends a wait at once.
+    """
 
     def __init__(
         self,
         local: LocalArtifactStore,
         store: ObjectStore,
-        retry_delays: tuple[float, ...] = (1.0, 4.0),
+        first_retry_s: float = 1.0,
+        max_retry_s: float = 4.0,
     ) -> None:
         self._local = local
         self._store = store
         self._pending = PendingUploads(local.root)
-        self._retry_delays = retry_delays[: UPLOAD_ATTEMPTS - 1]
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._report = UploadReport()
         self._outstanding: set[str] = set()
         self._give_up = threading.Event()
+        self._backoff = Backoff(self._give_up, first_s=first_retry_s, max_s=max_retry_s, factor=4.0)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -149,14 +158,19 @@ class BackgroundUploader:
             self._upload_with_retries(sha256)
 
     def _upload_with_retries(self, sha256: str) -> None:
-        for delay in (*self._retry_delays, None):
+        self._backoff.reset()
+        while True:
             try:
                 uploaded = upload_one(self._local, self._store, self._pending, sha256)
-            except ArtifactIntegrityError as exc:  # retrying cannot help
-                return self._done(sha256, exc)
-            except ObjectStoreError as exc:
-                if delay is None or self._give_up.wait(delay):
+            except TransientError as exc:
+                if self._backoff.attempts + 1 >= UPLOAD_ATTEMPTS:
                     return self._done(sha256, exc)
+                try:
+                    self._backoff.wait(exc)
+                except StopRequested:  # close() stopped waiting: the marker stays
+                    return self._done(sha256, exc)
+            except ObjectStoreError as exc:  # refused, missing local copy, integrity: final
+                return self._done(sha256, exc)
             else:
                 return self._done(sha256, None, uploaded)
 
