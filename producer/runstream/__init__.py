@@ -10,12 +10,17 @@
 
 Events go to a durable local spool (and on to Kafka in team mode); the
 ``runstream`` CLI, Grafana and plain SQL read them from ClickHouse.
+
+``init`` and ``Run`` (and the protobuf runtime behind them) are imported on first use, so
+tools that only need ``runstream.settings`` or the errors (the CLI) start fast.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping, Sequence
+import typing
 
 from . import _active
 from .errors import (
@@ -30,9 +35,14 @@ from .errors import (
     SpoolError,
     TransientError,
 )
-from .init import init
-from .run import Run, RunReport, Status
 from .version import __version__
+
+if typing.TYPE_CHECKING:
+    from .init import init
+    from .run import Run, RunReport, Status
+
+_LAZY = {"init": ".init", "Run": ".run", "RunReport": ".run", "Status": ".run"}
+"""Public names imported on first access (PEP 562), from these modules."""
 
 __all__ = [
     "InvalidConfigError",
@@ -56,6 +66,18 @@ __all__ = [
     "log_artifact",
     "log_samples",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'runstream' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def active_run() -> Run | None:

@@ -16,7 +16,7 @@ from runstream.settings import Settings
 from runstream.spool import MAGIC, Checkpoint, SpoolReader, SpoolWriter
 from runstream.wire import events_pb2 as pb
 from runstream_processors.errors import StoreBusyError
-from runstream_processors.ingest import ingest_spool
+from runstream_processors.ingest.spool import ingest_spool
 from runstream_processors.store.connection import open_store
 from runstream_processors.store.lock import StoreLock
 from support.runs import make_run, scalar, snapshot, store

@@ -43,3 +43,65 @@ def test_the_readme_names_every_table_and_view_the_migrations_create() -> None:
     }
     assert len(created) > 10
     assert sorted(name for name in created if f"`{name}`" not in readme) == []
+
+
+def test_the_cheaper_metric_latest_answers_as_the_first_one_did(runstream_dir: Settings) -> None:
+    """0003 rebuilt metric_latest: run_metrics must not change, whether its rows come from
+    the backfill of an older store or from the new materialized view."""
+    import datetime
+    import math
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    points = []
+    for run in ("a" * 32, "b" * 32):
+        for key in ("loss", "acc", "all_nan"):
+            for step in range(50):
+                for again in range(2):  # the same step twice: the later time wins
+                    value = float("nan") if key == "all_nan" else float(rng.normal())
+                    value = float("inf") if (key, step) == ("loss", 7) else value
+                    time = datetime.datetime.fromtimestamp(1.7e9 + step + again / 10, datetime.UTC)
+                    split = "train" if step % 2 else ""
+                    points.append(["p", run, key, split, step, value, time, "e" * 32, len(points)])
+    columns = ["project", "run_id", "key", "split", "step", "value", "time", "event_id", "idx"]
+    query = (
+        "SELECT run_id, metric, last_step, last_value, max_value, min_value, step_of_max, "
+        "step_of_min, has_nonfinite FROM runstream.run_metrics ORDER BY run_id, metric"
+    )
+    client = get_client(embedded_dsn(runstream_dir))
+
+    def migrate(first: int, last: int) -> None:
+        client.command("CREATE DATABASE IF NOT EXISTS runstream")
+        for migration in available():
+            if first <= migration.version <= last:
+                for statement in migration.statements:
+                    client.command(statement)
+
+    def insert() -> None:
+        client.insert("runstream.metrics", points[:200], column_names=columns)
+        client.insert("runstream.metrics", points[200:], column_names=columns)
+
+    try:
+        migrate(1, 2)
+        insert()
+        before = client.query(query).result_rows
+        migrate(3, 3)
+        backfilled = client.query(query).result_rows
+        client.command("DROP DATABASE runstream SYNC")
+        migrate(1, 3)
+        insert()
+        viewed = client.query(query).result_rows
+    finally:
+        client.close()
+
+    def same(a: object, b: object) -> bool:
+        return a == b or (
+            isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+        )
+
+    assert len(before) == 12
+    for rows in (backfilled, viewed):
+        assert len(rows) == len(before)
+        for old, new in zip(before, rows, strict=True):
+            assert all(same(a, b) for a, b in zip(old, new, strict=True)), (old, new)

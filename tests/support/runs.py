@@ -8,7 +8,7 @@ from typing import Any
 
 import runstream
 from runstream.settings import Settings
-from runstream_processors.ingest import ingest_spool
+from runstream_processors.ingest.spool import ingest_spool
 from runstream_processors.store.connection import open_store
 
 

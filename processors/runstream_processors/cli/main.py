@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -9,18 +10,37 @@ from runstream import __version__
 from runstream.errors import RunstreamError
 
 from ..errors import ProcessorError
-from .artifacts import artifacts_command
-from .compare import compare_command
-from .output import errors
-from .runs import runs_command
-from .show import show_command
-from .sql import sql_command
-from .store import store
-from .sync import sync_command
-from .worker import worker_command
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "runs": ("runs", "runs_command"),
+    "show": ("show", "show_command"),
+    "compare": ("compare", "compare_command"),
+    "sql": ("sql", "sql_command"),
+    "worker": ("worker", "worker_command"),
+    "sync": ("sync", "sync_command"),
+    "artifacts": ("artifacts", "artifacts_command"),
+    "store": ("store", "store"),
+}
+"""Command name → (module of this package, attribute): imported only when the command runs,
+so ``runstream runs`` does not pay for the worker's, the server's or the plots' imports."""
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use (``--help`` imports them all)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="runstream")
 @click.option(
     "--dir",
@@ -33,27 +53,21 @@ def cli(data_dir: str | None) -> None:
     """runstream: every training run, queryable. Set RUNSTREAM_CLICKHOUSE_URL to use a server."""
 
 
-cli.add_command(runs_command)
-cli.add_command(show_command)
-cli.add_command(compare_command)
-cli.add_command(sql_command)
-cli.add_command(worker_command)
-cli.add_command(sync_command)
-cli.add_command(artifacts_command)
-cli.add_command(store)
-
-
 def main() -> None:
     """Run the CLI; our own errors become one clear line and exit status 1, not a traceback."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
+        from .output import errors
+
         errors.print("aborted")
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except (RunstreamError, ProcessorError) as exc:
+        from .output import errors
+
         errors.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(1)
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from runstream.settings import Settings
 
-from ..ingest import IngestReport, ingest_spool, pending_bytes
+from ..ingest.pending import pending_bytes
 from ..store.connection import open_store
 from .output import errors
+
+if TYPE_CHECKING:
+    from ..ingest.spool import IngestReport
 
 _PROGRESS_ABOVE_BYTES = 4 * 1024 * 1024
 
@@ -25,19 +27,25 @@ _PROGRESS_ABOVE_BYTES = 4 * 1024 * 1024
 def store_for_query(settings: Settings, purpose: str, ingest: bool = True) -> Iterator[Any]:
     """A client on the configured store, with the local spool taken in first."""
     with open_store(settings, purpose) as client:
-        if ingest:
-            report = take_in_spool(client, settings)
-            if report.dead_letters:
-                reasons = ", ".join(f"{count} {reason}" for reason, count in report.reasons.items())
-                errors.print(
-                    f"[yellow]runstream: {report.dead_letters} invalid events set aside "
-                    f"as dead letters ({reasons}); see runstream.dead_letters[/]"
-                )
+        report = take_in_spool(client, settings) if ingest else None
+        if report is not None and report.dead_letters:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in report.reasons.items())
+            errors.print(
+                f"[yellow]runstream: {report.dead_letters} invalid events set aside "
+                f"as dead letters ({reasons}); see runstream.dead_letters[/]"
+            )
         yield client
 
 
-def take_in_spool(client: Any, settings: Settings) -> IngestReport:
+def take_in_spool(client: Any, settings: Settings) -> IngestReport | None:
+    """Take in the local spool; None when it holds nothing new (nothing heavy is imported)."""
     pending = pending_bytes(settings.local_spool_dir)
+    if not pending:
+        return None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..ingest.spool import ingest_spool
+
     retention = settings.spool_retention_s
     if pending < _PROGRESS_ABOVE_BYTES:
         return ingest_spool(client, settings.local_spool_dir, retention_s=retention)

@@ -1,9 +1,5 @@
 """From bytes to the store: one core (``core.py``) and the embedded spool source (``spool.py``).
 
-The Kafka worker (``worker/``) is the other source; it drives the same core.
+The Kafka worker (``worker/``) is the other source; it drives the same core. Import from
+the modules: ``pending.py`` answers "anything new?" without loading the store client or Arrow.
 """
-
-from .core import Incoming, IngestCore, Outcome
-from .spool import IngestReport, ingest_spool, pending_bytes
-
-__all__ = ["Incoming", "IngestCore", "IngestReport", "Outcome", "ingest_spool", "pending_bytes"]

@@ -58,7 +58,7 @@ class SpoolIngester:
 
     def take(self, client: Any) -> None:
         """One take of the spool; failures are logged (once a minute per message), never raised."""
-        from ..ingest import ingest_spool
+        from ..ingest.spool import ingest_spool
 
         try:
             report = ingest_spool(client, self.spool_dir, lock_wait=LOCK_WAIT_S)

@@ -12,7 +12,7 @@ import runstream
 from runstream.settings import Settings
 from runstream.spool import SpoolWriter
 from runstream.wire import events_pb2 as pb
-from runstream_processors.ingest import ingest_spool
+from runstream_processors.ingest.spool import ingest_spool
 from runstream_processors.store.connection import open_store
 from support.runs import scalar
 

@@ -35,7 +35,12 @@ def available() -> list[Migration]:
 
 
 def apply_migrations(client: Any) -> list[int]:
-    """Bring the schema up to date through a clickhouse-connect client; returns applied versions."""
+    """Bring the schema up to date through a clickhouse-connect client; returns applied versions.
+
+    One query when it is up to date already (every CLI call asks), the full check otherwise.
+    """
+    if _latest_applied(client) == available()[-1].version:
+        return []
     client.command("CREATE DATABASE IF NOT EXISTS runstream")
     client.command(
         "CREATE TABLE IF NOT EXISTS runstream.schema_migrations "
@@ -64,6 +69,14 @@ def apply_migrations(client: Any) -> list[int]:
         )
         applied.append(migration.version)
     return applied
+
+
+def _latest_applied(client: Any) -> int | None:
+    try:
+        rows = client.query("SELECT max(version) FROM runstream.schema_migrations").result_rows
+    except Exception:  # no database or table yet: a new store
+        return None
+    return int(rows[0][0]) if rows else None
 
 
 def _statements(sql: str) -> tuple[str, ...]:
