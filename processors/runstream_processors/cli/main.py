@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.markup import escape
 from runstream import __version__
 from runstream.errors import RunstreamError
 
@@ -54,7 +55,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except (RunstreamError, ProcessorError) as exc:
-        errors.print(f"[red]error:[/] {exc}", highlight=False)
+        errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 
