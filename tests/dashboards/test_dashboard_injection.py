@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import json
 import re
+import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import pytest
 import runstream
 from runstream.settings import load_settings
 from runstream_processors.ingest import ingest_spool
+from support.go_client import build_goclient
 from support.grafana_queries import (
     ALL,
     Unsupported,
@@ -266,6 +268,17 @@ def check_dashboard(client: Any, truth: Truth, path: Path, pinned: dict[str, Val
     return ran
 
 
+def expanded_queries(client: Any, path: Path, pinned: dict[str, Value]) -> list[str]:
+    """Every variable and panel query of a dashboard, as the server receives it."""
+    document = load(path)
+    variables = dashboard_variables(document)
+    by_name = {v.name: v for v in variables}
+    values = dict(pinned)
+    resolve_options(client, variables, values)
+    texts = [expand(v.query, by_name, values) for v in variables if v.type == "query"]
+    return texts + [expand(sql, by_name, values) for _, sql in panel_queries(document)]
+
+
 def variable_options(client: Any, path: Path, pinned: dict[str, Value]) -> dict[str, Variable]:
     variables = dashboard_variables(load(path))
     values = dict(pinned)
@@ -352,3 +365,41 @@ def test_singlequote_alone_would_not_be_safe(client: Any) -> None:
     assert matched == total > 0  # the key matched every row: it was SQL, not a string
     with pytest.raises(Unsupported):
         expand("SELECT $__timeFilter(t)", variables, {})
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_clickhouse_go_gets_the_same_answers(
+    client: Any, seeded: Seeded, path: Path, tmp_path: Path
+) -> None:
+    """The same queries through clickhouse-go's database/sql, as the plugin's backend sends them."""
+    binary = build_goclient()
+    names = [v.name for v in dashboard_variables(load(path)) if v.type == "query"]
+    texts: list[str] = []
+    for metric in [*HOSTILE, "train.loss"]:
+        texts += expanded_queries(client, path, {"metric": metric} if "metric" in names else {})
+    for name, hostile in itertools.product(names, HOSTILE):
+        texts += expanded_queries(client, path, {name: [hostile]})
+    before = table_counts(client)
+    (tmp_path / "queries.json").write_text(json.dumps(texts))
+    done = subprocess.run(
+        [
+            str(binary),
+            "-addr",
+            f"{seeded.server.host}:{seeded.server.port}",
+            "-password",
+            ADMIN_PASSWORD,
+            "-queries",
+            str(tmp_path / "queries.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert len(results) == len(texts)
+    for text, result in zip(texts, results, strict=True):
+        assert "error" not in result, f"{result['error']}\n--- query ---\n{text}"
+        assert "root:" not in result["text"], f"a host file leaked:\n{text}"
+        assert result["rows"] == len(run_sql(client, text)[1]), text
+    assert table_counts(client) == before
