@@ -7,8 +7,9 @@ driven the way Grafana would drive it: its variables are resolved in dependency 
 by running their queries, and every panel query is expanded (``support.grafana_queries``,
 after the Grafana and plugin sources) for many selections, hostile options included, and
 for values no query returned (a link may set any value), then run through
-clickhouse-connect against a real ``runstream store serve``, as its read-write user so
-that nothing is owed to a read-only account. Each query must succeed, return what its
+clickhouse-connect (and clickhouse-go's database/sql, the plugin's driver, where Go is
+installed) against a real ``runstream store serve``, as its read-write user so that
+nothing is owed to a read-only account. Each query must succeed, return what its
 selection asks for (an oracle per panel), leak nothing from the host, and leave every
 table as it was.
 """

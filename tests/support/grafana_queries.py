@@ -201,16 +201,25 @@ def expand(sql: str, variables: Mapping[str, Variable], selected: Mapping[str, V
 
     ``applyTemplateVariables`` first applies ``$__conditionalAll`` (not used by the
     dashboards: refused), then the template variables; no ad hoc filter variable
-    exists, so none is added. The backend's macros (``pkg/macros/macros.go``,
-    ``$__timeFilter`` and the like) are not used either: any ``$__`` left over raises.
+    exists, so none is added. The backend then runs ``macros.Interpolate``
+    (``pkg/macros/macros.go``: grafana/macropro with ``$__timeFilter`` and the like,
+    after stripping ``--`` and ``/* */`` comments outside ``'...'``/``"..."`` literals,
+    backslash escapes understood). Neither is used: a ``$__`` left over, or a comment
+    in the query text, raises; without them that step leaves the SQL as it is.
     """
     if "$__conditionalAll" in sql:
         raise Unsupported("$__conditionalAll")
+    if re.search(r"--|/\*", _without_literals(sql)):
+        raise Unsupported("an SQL comment (the plugin's backend strips them)")
     expanded = interpolate(sql, variables, selected)
-    leftover = re.search(r"\$__\w+", re.sub(r"'(?:[^'\\]|\\.)*'", "''", expanded))
+    leftover = re.search(r"\$__\w+", _without_literals(expanded))
     if leftover:
         raise Unsupported(f"backend macro {leftover[0]!r}")
     return expanded
+
+
+def _without_literals(sql: str) -> str:
+    return re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", "''", sql)
 
 
 def panel_queries(dashboard: Mapping[str, Any]) -> Iterable[tuple[Mapping[str, Any], str]]:
