@@ -1,10 +1,15 @@
 // Command goclient runs clickhouse-go v2 over its HTTP protocol (the driver Grafana's
 // ClickHouse plugin uses) against a server and prints what it read as one JSON document,
 // so a Python test can check each value. Usage: goclient -addr 127.0.0.1:8123 -user U -password P
+//
+// With -queries FILE (a JSON array of SQL texts) it instead runs each text through
+// database/sql on clickhouse.OpenDB with no arguments, as the plugin's backend (sqlds)
+// does, and prints for each its row count and first error, or the error.
 package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -41,7 +46,15 @@ func main() {
 	password := flag.String("password", "", "password")
 	table := flag.String("table", "go_client_test", "table to create and fill")
 	compression := flag.String("compression", "none", "none or gzip")
+	queries := flag.String("queries", "", "a JSON array of SQL texts to run as Grafana's plugin does")
 	flag.Parse()
+	if *queries != "" {
+		if err := runQueries(*addr, *user, *password, *queries); err != nil {
+			fmt.Fprintln(os.Stderr, "goclient:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*addr, *user, *password, *table, *compression); err != nil {
 		fmt.Fprintln(os.Stderr, "goclient:", err)
 		os.Exit(1)
@@ -177,4 +190,69 @@ func aggregate(ctx context.Context, conn clickhouse.Conn, table string) ([]float
 		values = append(values, v)
 	}
 	return values, rows.Err()
+}
+
+type queryResult struct {
+	Rows  int    `json:"rows"`
+	Text  string `json:"text"`
+	Error string `json:"error,omitempty"`
+}
+
+// runQueries runs each SQL text of the file through database/sql and reports its rows.
+func runQueries(addr, user, password, path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var texts []string
+	if err := json.Unmarshal(raw, &texts); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	db := clickhouse.OpenDB(&clickhouse.Options{
+		Protocol:    clickhouse.HTTP,
+		Addr:        []string{addr},
+		Auth:        clickhouse.Auth{Database: "default", Username: user, Password: password},
+		DialTimeout: 10 * time.Second,
+	})
+	defer db.Close()
+	results := make([]queryResult, 0, len(texts))
+	for _, text := range texts {
+		results = append(results, runOne(db, text))
+	}
+	return json.NewEncoder(os.Stdout).Encode(results)
+}
+
+// runOne reads every row as text (each value through fmt), so the caller can look for leaks.
+func runOne(db *sql.DB, text string) queryResult {
+	var result queryResult
+	rows, err := db.QueryContext(context.Background(), text)
+	if err != nil {
+		result.Error = err.Error()
+		return result
+	}
+	defer rows.Close()
+	columns, err := rows.Columns()
+	if err != nil {
+		result.Error = err.Error()
+		return result
+	}
+	values := make([]any, len(columns))
+	pointers := make([]any, len(columns))
+	for i := range values {
+		pointers[i] = &values[i]
+	}
+	var dump []byte
+	for rows.Next() {
+		if err := rows.Scan(pointers...); err != nil {
+			result.Error = err.Error()
+			return result
+		}
+		result.Rows++
+		dump = fmt.Appendf(dump, "%v\n", values)
+	}
+	if err := rows.Err(); err != nil {
+		result.Error = err.Error()
+	}
+	result.Text = string(dump)
+	return result
 }

@@ -66,9 +66,11 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except (RunstreamError, ProcessorError) as exc:
+        from rich.markup import escape
+
         from .output import errors
 
-        errors.print(f"[red]error:[/] {exc}", highlight=False)
+        errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,32 +20,12 @@ from click.testing import CliRunner
 from runstream.settings import Settings
 from runstream_processors.cli.main import cli
 from support.runs import make_run
-from support.store_server import ADMIN_PASSWORD, start_server
 
 
 def invoke(*args: str) -> str:
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.stdout
-
-
-@pytest.fixture(params=["embedded", "served"])
-def store(
-    request: pytest.FixtureRequest,
-    runstream_dir: Settings,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Settings]:
-    """The CLI's store: embedded in RUNSTREAM_DIR, or a store server owning its own."""
-    if request.param == "embedded":
-        yield runstream_dir
-        return
-    server = start_server(tmp_path / "server", "--ingest-interval", "0")
-    monkeypatch.setenv(
-        "RUNSTREAM_CLICKHOUSE_URL", f"http://default:{ADMIN_PASSWORD}@{server.host}:{server.port}"
-    )
-    yield runstream_dir
-    assert server.stop() == 0, server.output()
 
 
 @pytest.fixture
