@@ -1,7 +1,8 @@
 """``pip install runstream`` without extras: the SDK, and only what a training machine needs.
 
 A fresh virtual environment gets the distribution built from this checkout (uv's cache
-keeps it to seconds): a tiny run in embedded mode works, it holds only the distributions of :data:`BASE_DISTRIBUTIONS`, none of the
+keeps it to seconds): a tiny run in embedded mode works (and scrubs a token from its
+environment), it holds only the distributions of :data:`BASE_DISTRIBUTIONS`, none of the
 processors' dependencies came along, and the ``runstream`` console script says which extra
 it needs instead of failing with a traceback.
 """
@@ -32,6 +33,9 @@ BASE_BUDGET_BYTES = 20 * 1024 * 1024
 """Generous bound on the base install's size (about 8.9 MiB when measured, see README: 3.1 MiB
 of the SDK and its own dependencies, 5.7 MiB of detect-secrets and its)."""
 
+PLANTED_TOKEN = "ghp_" + "Zx9Qw2Er4Ty6Ui8Op0As1Df3Gh5Jk7Lz9Xc2V"
+"""A GitHub token shape under a name that does not say so: only the scanner catches it."""
+
 TINY_RUN = """
 import pathlib, sys
 import runstream
@@ -43,7 +47,9 @@ report = run.report
 assert report is not None and report.status == "finished", report
 assert report.points == 3 and report.complete, report
 assert run.settings.mode == "embedded"
-assert list((pathlib.Path(sys.argv[1]) / "spool" / "local").glob("*.seg")), "nothing spooled"
+segments = list((pathlib.Path(sys.argv[1]) / "spool" / "local").glob("*.seg"))
+assert segments, "nothing spooled"
+assert b"ghp_" not in b"".join(path.read_bytes() for path in segments), "a token was spooled"
 print("ok")
 """
 
@@ -108,7 +114,7 @@ def test_a_tiny_run_works_in_embedded_mode(base_venv: Path, tmp_path: Path) -> N
     data = tmp_path / "data"
     result = subprocess.run(
         [str(base_venv / "bin" / "python"), "-c", TINY_RUN, str(data)],
-        cwd=tmp_path, env=_env(RUNSTREAM_DIR=str(data)),
+        cwd=tmp_path, env=_env(RUNSTREAM_DIR=str(data), GH_PAT=PLANTED_TOKEN),
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
