@@ -2,7 +2,8 @@
 
 Nested structures become dotted keys (``optimizer.lr``); every leaf keeps its type
 (number, integer, bool, text) so SQL can filter and sort by it. Credential-like
-keys are redacted here, before anything is written.
+keys, and secrets inside text values, are redacted here (:mod:`.redaction`), before
+anything is written.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from .errors import InvalidConfigError
 from .limits import MAX_TEXT_VALUE_BYTES, key_problem
-from .redaction import REDACTED, is_credential_key
+from .redaction import REDACTED, Scrubber, is_credential_key
 from .wire import events_pb2 as pb
 
 ParamValue = float | int | bool | str
@@ -32,9 +33,22 @@ def flatten_config(config: object, prefix: str = "") -> dict[str, ParamValue]:
     return flat
 
 
-def to_params(flat: Mapping[str, ParamValue]) -> list[pb.Param]:
-    """Typed wire params, credential-like keys redacted."""
-    return [pb.Param(key=key, value=to_wire_value(key, value)) for key, value in flat.items()]
+def to_params(flat: Mapping[str, ParamValue], scrubber: Scrubber | None = None) -> list[pb.Param]:
+    """Typed wire params: credential-like keys redacted, texts scrubbed (counted by
+    ``scrubber``)."""
+    scrubber = scrubber or Scrubber()
+    params = [pb.Param(key=key, value=to_wire_value(key, value)) for key, value in flat.items()]
+    scrubber.count += sum(is_credential_key(param.key) for param in params)
+    texts = {
+        param.key: param.value.text
+        for param in params
+        if param.value.WhichOneof("kind") == "text" and not is_credential_key(param.key)
+    }
+    clean = scrubber.values(texts)
+    for param in params:
+        if param.key in clean:
+            param.value.text = clean[param.key]
+    return params
 
 
 def to_wire_value(key: str, value: ParamValue) -> pb.Value:

@@ -19,6 +19,7 @@ from .envelopes import EnvelopeFactory, fit_run_started, new_id
 from .errors import InvalidInputError
 from .limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, project_problem
 from .recorder import Recorder, RecorderOptions
+from .redaction import COUNT_KEY, Scrubber
 from .run import Run
 from .settings import load_settings
 from .transport import make_transport
@@ -105,20 +106,25 @@ def _run_started(
     capture_env: bool,
     artifacts: ArtifactSink,
 ) -> tuple[pb.RunStarted, pb.ArtifactLogged | None]:
+    scrubber = Scrubber()  # secrets out of everything below, counted (runstream.redaction)
     started = pb.RunStarted(
         name=name,
-        tags=list(tags),
-        params=to_params(params),
-        command=[sys.executable, *sys.argv],
+        tags=scrubber.texts(tags),
+        params=to_params(params, scrubber),
+        command=scrubber.argv([sys.executable, *sys.argv]),
         working_dir=os.getcwd(),
         has_seed=seed is not None,
         seed=seed or 0,
         heartbeat_interval_ms=int(heartbeat_interval * 1000),
-        notes=notes,
+        notes=scrubber.value(notes) if notes else "",
     )
     if capture_env:
-        started.environment.CopyFrom(capture_environment(determinism_settings(seed)))
+        started.environment.CopyFrom(capture_environment(determinism_settings(seed), scrubber))
     git = capture_git(Path.cwd()) if capture_code else None
+    if git is not None:
+        scrubber.count += git.redacted
+    if scrubber.count:
+        started.params.append(pb.Param(key=COUNT_KEY, value=pb.Value(integer=scrubber.count)))
     if git is None:
         return started, None
     diff = _store_diff(git, artifacts)

@@ -19,6 +19,7 @@ from .envelopes import EnvelopeFactory
 from .errors import InvalidInputError, RunStateError
 from .limits import key_problem
 from .recorder import Recorder
+from .redaction import COUNT_KEY, Scrubber
 from .samples import sample_batches
 from .settings import Settings
 from .summary import Summary
@@ -144,7 +145,8 @@ class Run:
     ) -> str:
         """Store a file by content (SHA-256) and record a pointer to it; returns the digest.
 
-        The file is copied now, so later changes to it do not alter the record.
+        The file is copied now, so later changes to it do not alter the record. Secrets in
+        ``metadata`` values are redacted (their number is the entry ``runstream.redacted``).
         """
         self._check_active()
         source = Path(path)
@@ -156,6 +158,10 @@ class Run:
         problem = key_problem(artifact_name)
         if problem:
             raise InvalidInputError(f"artifact name {artifact_name!r}: {problem}")
+        scrubber = Scrubber()
+        clean = scrubber.values(dict(metadata or {}))
+        if scrubber.count:
+            clean[COUNT_KEY] = str(scrubber.count)
         stored = self._artifacts.put(source)
         self._submit(
             pb.ArtifactLogged(
@@ -165,7 +171,7 @@ class Run:
                 size_bytes=stored.size_bytes,
                 uri=stored.uri,
                 source_path=str(source.resolve()),
-                metadata=dict(metadata or {}),
+                metadata=clean,
             )
         )
         return stored.sha256

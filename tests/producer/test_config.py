@@ -325,6 +325,7 @@ def test_redacted_values_never_reach_the_spool(
     assert typed(list(started.params)) == {
         "db.password": ("text", REDACTED),
         "lr": ("number", 0.1),
+        "runstream.redacted": ("integer", 1),  # how many values were redacted
     }
 
 

@@ -6,24 +6,25 @@ import getpass
 import importlib.metadata
 import os
 import platform
-import re
 import socket
 import sys
 from pathlib import Path
 
 import psutil
 
-from ..redaction import REDACTED, is_credential_key
+from ..redaction import Scrubber, is_credential_key
 from ..settings import environment_snapshot
 from ..wire import events_pb2 as pb
 from . import gpu
 
 MAX_VARIABLE_BYTES = 4096
-_URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@/\s]+@")
 
 
-def capture_environment(determinism: dict[str, str]) -> pb.Environment:
-    """Everything needed to rebuild the software environment and judge the hardware."""
+def capture_environment(
+    determinism: dict[str, str], scrubber: Scrubber | None = None
+) -> pb.Environment:
+    """Everything needed to rebuild the software environment and judge the hardware;
+    ``scrubber`` counts the secrets taken out of the environment variables."""
     environment = pb.Environment(
         python_version=platform.python_version(),
         python_executable=sys.executable,
@@ -34,7 +35,7 @@ def capture_environment(determinism: dict[str, str]) -> pb.Environment:
         cpu_count=os.cpu_count() or 0,
         memory_total_bytes=psutil.virtual_memory().total,
         packages=[pb.Package(name=name, version=version) for name, version in installed_packages()],
-        variables=environment_variables(),
+        variables=environment_variables(scrubber),
         determinism=determinism,
     )
     gpus = gpu.inventory()
@@ -58,15 +59,15 @@ def installed_packages() -> list[tuple[str, str]]:
     return sorted(found.items())
 
 
-def environment_variables() -> dict[str, str]:
-    """Environment variables with credentials removed (by key, and passwords inside URLs)."""
-    captured = {}
-    for key, value in environment_snapshot().items():
-        if is_credential_key(key):
-            captured[key] = REDACTED
-        elif len(value) <= MAX_VARIABLE_BYTES:
-            captured[key] = _URL_PASSWORD.sub(rf"\1{REDACTED}@", value)
-    return captured
+def environment_variables(scrubber: Scrubber | None = None) -> dict[str, str]:
+    """Environment variables with credentials removed (see :mod:`runstream.redaction`);
+    other values longer than MAX_VARIABLE_BYTES are left out."""
+    variables = {
+        key: value
+        for key, value in environment_snapshot().items()
+        if len(value) <= MAX_VARIABLE_BYTES or is_credential_key(key)
+    }
+    return (scrubber or Scrubber()).values(variables)
 
 
 def cpu_model() -> str:

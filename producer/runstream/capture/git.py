@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..redaction import Scrubber
+
 MAX_DIFF_BYTES = 10 * 1024 * 1024
-_CREDENTIALS_IN_URL = re.compile(r"(://)[^/@\s]+@")
 
 
 @dataclass(frozen=True)
@@ -18,8 +18,11 @@ class GitState:
     remote: str
     dirty: bool
     diff: bytes
-    """``git diff HEAD`` (staged and unstaged changes to tracked files); empty when clean."""
+    """``git diff HEAD`` (staged and unstaged changes to tracked files), secrets replaced by
+    REDACTED in place; empty when clean."""
     diff_truncated: bool
+    redacted: int = 0
+    """Secrets taken out of the remote URL and the diff."""
 
 
 def _git(cwd: Path, *args: str) -> str | None:
@@ -31,20 +34,26 @@ def _git(cwd: Path, *args: str) -> str | None:
 
 
 def capture_git(cwd: Path) -> GitState | None:
-    """The repository state at ``cwd``, or None outside a git work tree."""
+    """The repository state at ``cwd``, or None outside a git work tree.
+
+    The remote loses its user name and password, and the diff its secrets (see
+    :mod:`runstream.redaction`), before anyone stores or hashes them.
+    """
     commit = _git(cwd, "rev-parse", "HEAD")
     if commit is None:
         return None
     remote = _git(cwd, "config", "--get", "remote.origin.url") or ""
     status = _git(cwd, "status", "--porcelain", "--untracked-files=no") or ""
     diff = _diff(cwd) if status else b""
+    scrubber = Scrubber()
     return GitState(
         commit=commit,
         branch=_git(cwd, "rev-parse", "--abbrev-ref", "HEAD") or "",
-        remote=_CREDENTIALS_IN_URL.sub(r"\1", remote),
+        remote=scrubber.url(remote),
         dirty=bool(status),
-        diff=diff[:MAX_DIFF_BYTES],
+        diff=scrubber.diff(diff[:MAX_DIFF_BYTES]),
         diff_truncated=len(diff) > MAX_DIFF_BYTES,
+        redacted=scrubber.count,
     )
 
 

@@ -1,7 +1,8 @@
-"""Keep credentials out of the single source of truth.
+"""Layer 1 of the scrubbing: names that say credential.
 
-A key that looks like a credential (token, secret, password, api key, ...) keeps
-its name but loses its value, in config and in captured environment variables.
+A key that looks like a credential (token, secret, password, api key, ...) keeps its
+name but loses its value: config keys, environment variables, command-line flags and
+URL query parameters.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ _CREDENTIAL_KEY = re.compile(
     r"|(^|[-_.])(token|auth|pass|pwd)([-_.]|$)|(^|[-_.])key$)",
     re.IGNORECASE,
 )
-# Keys that end in "key" but are not secrets.
+# Keys that end in "key" but are not secrets, and the shell's working directories.
 _HARMLESS_KEYS = re.compile(
-    r"(^|[-_.])(sort|primary|partition|dict|metric|monitor)[-_.]?key$", re.I
+    r"(^|[-_.])(sort|primary|partition|dict|metric|monitor)[-_.]?key$|^(old)?pwd$", re.I
 )
 
 
