@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping, Sequence
 import typing
+from collections.abc import Mapping, Sequence
 
 from . import _active
 from .errors import (

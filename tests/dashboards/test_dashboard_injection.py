@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import runstream
 from runstream.settings import load_settings
-from runstream_processors.ingest import ingest_spool
+from runstream_processors.ingest.spool import ingest_spool
 from support.go_client import build_goclient
 from support.grafana_queries import (
     ALL,
