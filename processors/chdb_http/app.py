@@ -340,28 +340,31 @@ async def _read_statement(
 
 
 async def _body(request: web.Request, limit: BodyLimit) -> AsyncIterator[bytes]:
-    """The request body, decoded from its Content-Encoding, never more than ``limit`` bytes."""
-    decoder = compression.decoder(request.headers.get("Content-Encoding"))
+    """The request body, decoded from its Content-Encoding, never more than ``limit`` bytes.
+
+    Decoding is incremental with a bounded output per step (``CHUNK``), so a small
+    compressed body that inflates to gigabytes is refused once past ``limit`` without
+    ever being held; the loop is let go between steps.
+    """
+    coding = request.headers.get("Content-Encoding")
+    decoder = compression.decoder(coding)
     total = 0
     try:
         async for raw in request.content.iter_chunked(CHUNK):
-            data = decoder.decode(raw)
-            total += len(data)
-            if total > limit.size:
-                raise limit.error()
-            if data:
+            for data in decoder.decode(raw, CHUNK):
+                total += len(data)
+                if total > limit.size:
+                    raise limit.error()
                 yield data
-        tail = decoder.finish()
+                await asyncio.sleep(0)
+        decoder.finish()
     except errors.ClickHouseError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # each codec has errors of its own
         raise errors.ClickHouseError(
             errors.CANNOT_DECOMPRESS,
-            f"Cannot decompress the request body "
-            f"({request.headers.get('Content-Encoding')}): {exc}",
+            f"Cannot decompress the request body ({coding}): {exc}",
         ) from exc
-    if tail:
-        yield tail
 
 
 async def _empty() -> AsyncIterator[bytes]:
