@@ -40,6 +40,9 @@ _NUMBER = re.compile(rb"[0-9A-Za-z_.]*+")
 _LINE = re.compile(rb"[^\n]*+")
 _TAG = re.compile(rb"[A-Za-z0-9_]*+")
 _COMMENT_MARK = re.compile(rb"/\*|\*/")
+# Punctuation the analysis never looks into (not ; ( ) [ ] . nor what starts a literal or a
+# comment), and any other byte: one token for a run of it, not one per byte.
+_OTHER = re.compile(rb"[^A-Za-z0-9_ \t\n\r\f\v'\"`$\-/#;()\[\].]++")
 # The inside of a quoted literal up to its closing quote, a trailing backslash or the
 # end of the text: escapes and doubled quotes are skipped, nothing is ever retried.
 _QUOTED = {
@@ -229,7 +232,8 @@ class Router:
             elif byte == ord("$"):
                 pos, kind = yield from self._heredoc(start)
             else:
-                pos += 1
+                other = _OTHER.match(buf, pos)
+                pos = other.end() if other is not None else pos + 1
             if pos > self.max_size:
                 raise self._too_large(start)
             yield Token(kind, start, pos, b"" if kind == "str" else bytes(buf[start:pos]))

@@ -321,6 +321,7 @@ def test_max_query_size_as_clickhouse_counts_it() -> None:
         (b"/*%s*/ SELECT 1", b"/*/ */x", MB),  # nested comments
         (b"SELECT $t$%s$t$", b"$ t", 8 * MB),
         (b"SELECT %s FORMAT TSV", b"x,", 64 * 1024),  # a token every byte
+        (b"SELECT 1 %s", b"\x00+{", 8 * MB),  # runs of punctuation: one token a run
     ],
 )
 def test_the_router_is_linear_and_small(shape: bytes, filler: bytes, small: int) -> None:
@@ -330,10 +331,10 @@ def test_the_router_is_linear_and_small(shape: bytes, filler: bytes, small: int)
     def seconds(size: int) -> float:
         query = text(size)
         best = float("inf")
-        for _ in range(2):
-            started = time.perf_counter()
+        for _ in range(3):  # CPU time, the best of three: other processes share the machine
+            started = time.process_time()
             statement, _ = route(query, len(query), 256 * 1024)
-            best = min(best, time.perf_counter() - started)
+            best = min(best, time.process_time() - started)
         assert statement.keyword == "SELECT"
         return best
 
