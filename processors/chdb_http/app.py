@@ -28,7 +28,7 @@ from .protocol import RequestArgs, Summary
 log = logging.getLogger("chdb_http")
 
 CHUNK = 256 * 1024
-ROUTE_ON_LOOP = 64 * 1024  # larger chunks of SQL text are analysed on a thread
+ROUTE_ON_LOOP = 4 * 1024  # larger chunks of SQL text are analysed on a thread
 READ_ONLY_METHOD_HINT = (
     ". For queries over HTTP, method GET implies readonly. "
     "You should use method POST for modifying queries"
