@@ -11,11 +11,11 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from aiohttp import BodyPartReader, web
 
@@ -28,6 +28,7 @@ from .protocol import RequestArgs, Summary
 log = logging.getLogger("chdb_http")
 
 CHUNK = 256 * 1024
+ROUTE_ON_LOOP = 4 * 1024  # larger chunks of SQL text are analysed on a thread
 READ_ONLY_METHOD_HINT = (
     ". For queries over HTTP, method GET implies readonly. "
     "You should use method POST for modifying queries"
@@ -99,19 +100,20 @@ class QueryHandler:
         exchange.user = user.name
         body = _body(request, self._body_limit())
         if request.content_type == "multipart/form-data":
-            args.update(await _form_fields(request))
+            args.update(await _form_fields(request, self._body_limit()))
             body = _empty()
         args.setdefault("query_id", exchange.query_id)
         parsed = protocol.parse_args(args, self.config.max_query_seconds)
         exchange.query_id = parsed.query_id
+        limit = self._query_limit(parsed.settings)
         prefix = parsed.query.encode() + b"\n" if parsed.query else b""
-        statement, head, rest = await _read_statement(prefix, body, self._body_limit())
+        statement, head, rest = await _read_statement(prefix, body, limit)
         exchange.keyword = statement.keyword or "-"
         _refuse(statement)
         job = Job(
             sql=head,
             fmt=statement.output_format or parsed.default_format,
-            settings=parsed.settings,
+            settings=limit.settings(parsed.settings),
             params=parsed.params,
             database=parsed.database,
             readonly=_readonly(user, request.method),
@@ -221,7 +223,7 @@ class QueryHandler:
             job = Job(
                 insert_sql,
                 "TabSeparated",
-                job.settings,
+                QueryLimit.fitting(job.settings, insert_sql),
                 job.params,
                 job.database,
                 job.readonly,
@@ -237,6 +239,26 @@ class QueryHandler:
 
     def _body_limit(self) -> BodyLimit:
         return BodyLimit(self.config.max_body_bytes, self.config.max_body_hint)
+
+    def _query_limit(self, settings: Mapping[str, str]) -> QueryLimit:
+        """The server's max_query_size, or the request's own where it is lower."""
+        limit = QueryLimit(self.config.max_query_size, self.config.max_query_size_hint)
+        value = settings.get(QueryLimit.SETTING)
+        if value is None:
+            return limit
+        try:
+            size = int(value)
+        except ValueError as exc:
+            raise errors.ClickHouseError(
+                errors.BAD_ARGUMENTS, f"Cannot parse '{value}' as a value of {QueryLimit.SETTING}"
+            ) from exc
+        if size <= 0 or size > limit.size:
+            hint = f" ({limit.hint})" if limit.hint else ""
+            raise errors.ClickHouseError(
+                errors.SETTING_CONSTRAINT_VIOLATION,
+                f"Setting {QueryLimit.SETTING} shouldn't be greater than {limit.size}{hint}",
+            )
+        return QueryLimit(size, limit.hint)
 
     def _coding(self, request: web.Request, parsed: RequestArgs) -> str | None:
         if not parsed.compress_response:
@@ -318,50 +340,93 @@ class BodyLimit:
         )
 
 
+@dataclass(frozen=True)
+class QueryLimit:
+    """The longest SQL text a request may send (ClickHouse's max_query_size), and its flag."""
+
+    SETTING: ClassVar[str] = "max_query_size"
+    size: int = sql.DEFAULT_MAX_QUERY_SIZE
+    hint: str = ""
+
+    @classmethod
+    def fitting(cls, settings: Mapping[str, str], rewritten: bytes) -> Mapping[str, str]:
+        """``settings`` for a statement of ours whose original text was within the limit."""
+        size = int(settings.get(cls.SETTING, sql.DEFAULT_MAX_QUERY_SIZE))
+        if size > len(rewritten):
+            return settings
+        return {**settings, cls.SETTING: str(len(rewritten) + 1)}
+
+    def settings(self, settings: Mapping[str, str]) -> Mapping[str, str]:
+        """The request's settings, with this limit for the engine where it is not its default."""
+        if self.SETTING in settings or self.size == sql.DEFAULT_MAX_QUERY_SIZE:
+            return settings
+        return {**settings, self.SETTING: str(self.size)}
+
+
 async def _read_statement(
     prefix: bytes,
     body: AsyncIterator[bytes],
-    limit: BodyLimit,
+    limit: QueryLimit,
 ) -> tuple[sql.Statement, bytes, AsyncIterator[bytes]]:
-    """Read until the statement is known: the whole text, or an INSERT up to its data."""
-    buffer = bytearray(prefix)
-    while True:
+    """Read until the statement is known: the whole text, or an INSERT up to its data.
+
+    Each chunk is analysed once, where the last one stopped (see ``sql.Router``),
+    large ones on a thread so that the event loop keeps moving other requests; the
+    text kept is at most ``limit.size`` bytes, and what follows an INSERT's
+    statement is handed on as it comes.
+    """
+    router = sql.Router(limit.size, limit.hint)
+    statement = await _route(router, prefix)
+    while statement is None:
         chunk = await anext(body, None)
         if chunk is None:
-            return sql.analyze(bytes(buffer), complete=True), bytes(buffer), _empty()
-        buffer += chunk
-        try:
-            statement = sql.analyze(bytes(buffer), complete=False)
-        except sql.NeedMore:
-            if len(buffer) > limit.size:
-                raise limit.error() from None
-            continue
-        return statement, bytes(buffer), body
+            statement = router.finish()
+            break
+        statement = await _route(router, chunk)
+    if statement.data_offset is None:  # all SQL: the router read it to its end
+        return statement, router.text.rstrip(sql.WHITESPACE), _empty()
+    return statement, router.text, _chain(router.overflow, body)
+
+
+async def _route(router: sql.Router, chunk: bytes) -> sql.Statement | None:
+    if len(chunk) < ROUTE_ON_LOOP:
+        return router.feed(chunk)
+    return await asyncio.get_running_loop().run_in_executor(None, router.feed, chunk)
+
+
+async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk
 
 
 async def _body(request: web.Request, limit: BodyLimit) -> AsyncIterator[bytes]:
-    """The request body, decoded from its Content-Encoding, never more than ``limit`` bytes."""
-    decoder = compression.decoder(request.headers.get("Content-Encoding"))
+    """The request body, decoded from its Content-Encoding, never more than ``limit`` bytes.
+
+    Decoding is incremental with a bounded output per step (``CHUNK``), so a small
+    compressed body that inflates to gigabytes is refused once past ``limit`` without
+    ever being held; the loop is let go between steps.
+    """
+    coding = request.headers.get("Content-Encoding")
+    decoder = compression.decoder(coding)
     total = 0
     try:
         async for raw in request.content.iter_chunked(CHUNK):
-            data = decoder.decode(raw)
-            total += len(data)
-            if total > limit.size:
-                raise limit.error()
-            if data:
+            for data in decoder.decode(raw, CHUNK):
+                total += len(data)
+                if total > limit.size:
+                    raise limit.error()
                 yield data
-        tail = decoder.finish()
+                await asyncio.sleep(0)
+        decoder.finish()
     except errors.ClickHouseError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # each codec has errors of its own
         raise errors.ClickHouseError(
             errors.CANNOT_DECOMPRESS,
-            f"Cannot decompress the request body "
-            f"({request.headers.get('Content-Encoding')}): {exc}",
+            f"Cannot decompress the request body ({coding}): {exc}",
         ) from exc
-    if tail:
-        yield tail
 
 
 async def _empty() -> AsyncIterator[bytes]:
@@ -369,9 +434,14 @@ async def _empty() -> AsyncIterator[bytes]:
     yield b""  # pragma: no cover - makes this an async generator
 
 
-async def _form_fields(request: web.Request) -> dict[str, str]:
-    """``query`` and ``param_*`` sent as multipart form fields (clickhouse-connect's long binds)."""
+async def _form_fields(request: web.Request, limit: BodyLimit) -> dict[str, str]:
+    """``query`` and ``param_*`` sent as multipart form fields (clickhouse-connect's long binds).
+
+    Each field is at most the app's ``client_max_size`` (aiohttp checks), the fields
+    together at most ``limit`` bytes.
+    """
     fields: dict[str, str] = {}
+    total = 0
     reader = await request.multipart()
     async for part in reader:
         if not isinstance(part, BodyPartReader):
@@ -382,8 +452,17 @@ async def _form_fields(request: web.Request) -> dict[str, str]:
                 "external data (temporary tables sent with the query) is not supported "
                 "by chdb_http",
             )
+        try:
+            value = await part.text()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise errors.ClickHouseError(
+                errors.QUERY_IS_TOO_LARGE, f"A form field is too large: {exc.text}"
+            ) from exc
+        total += len(value)
+        if total > limit.size:
+            raise limit.error()
         if part.name:
-            fields[part.name] = await part.text()
+            fields[part.name] = value
     return fields
 
 

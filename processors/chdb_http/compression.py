@@ -5,15 +5,26 @@ frame, as clickhouse-connect writes it) and compresses a response only when the
 request says ``enable_http_compression=1`` and names a coding it accepts. Both
 directions work chunk by chunk so a large insert or result never sits in memory
 twice.
+
+Decoding is bounded: ``Decoder.decode(chunk, limit)`` hands out the chunk's output
+in pieces of at most ``limit`` bytes, each made only when the one before has been
+taken, so a compressed body that inflates to gigabytes (a "bomb") costs no more
+memory than one piece, and the caller can refuse it as soon as its total is past a
+limit. zstd frames may not ask for a window larger than ``ZSTD_WINDOW_LOG_MAX``;
+br is offered only with a brotli that bounds its output (1.2 or later).
 """
 
 from __future__ import annotations
 
 import importlib
 import zlib
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from . import errors
+
+ZSTD_WINDOW_LOG_MAX = 25
+"""zstd frames needing a window over 32 MiB (--long, --ultra levels) are refused."""
 
 
 def _optional(module: str) -> Any:
@@ -25,11 +36,18 @@ def _optional(module: str) -> Any:
 
 
 _brotli = _optional("brotli")
+if _brotli is not None and not hasattr(_brotli.Decompressor(), "can_accept_more_data"):
+    _brotli = None  # before 1.2 a brotli decompressor cannot bound its output
 
 
 class Decoder(Protocol):
-    def decode(self, chunk: bytes) -> bytes: ...
-    def finish(self) -> bytes: ...
+    def decode(self, chunk: bytes, limit: int) -> Iterator[bytes]:
+        """``chunk`` decoded, in pieces of at most ``limit`` bytes made one at a time."""
+        ...
+
+    def finish(self) -> None:
+        """The body has ended: raise ValueError if it ends inside a compressed stream."""
+        ...
 
 
 class Encoder(Protocol):
@@ -37,45 +55,119 @@ class Encoder(Protocol):
     def finish(self) -> bytes: ...
 
 
-class _Identity:
-    def decode(self, chunk: bytes) -> bytes:
-        return chunk
+class _IdentityDecoder:
+    def decode(self, chunk: bytes, limit: int) -> Iterator[bytes]:
+        for start in range(0, len(chunk), limit):
+            yield chunk[start : start + limit]
 
-    encode = decode
+    def finish(self) -> None:
+        pass
+
+
+class _Identity:
+    def encode(self, chunk: bytes) -> bytes:
+        return chunk
 
     def finish(self) -> bytes:
         return b""
 
 
-class _Zlib:
-    def __init__(self, wbits: int, compress: bool) -> None:
-        self._out: Any = zlib.compressobj(6, zlib.DEFLATED, wbits) if compress else None
-        self._in: Any = None if compress else zlib.decompressobj(wbits)
-
-    def decode(self, chunk: bytes) -> bytes:
-        return bytes(self._in.decompress(chunk))
+class _ZlibEncoder:
+    def __init__(self, wbits: int) -> None:
+        self._out: Any = zlib.compressobj(6, zlib.DEFLATED, wbits)
 
     def encode(self, chunk: bytes) -> bytes:
         return bytes(self._out.compress(chunk))
 
     def finish(self) -> bytes:
-        if self._out is not None:
-            return bytes(self._out.flush())
-        if not self._in.eof:
+        return bytes(self._out.flush())
+
+
+class _ZlibDecoder:
+    """gzip or deflate; a gzip body may hold several members, one after the other."""
+
+    def __init__(self, wbits: int) -> None:
+        self._wbits = wbits
+        self._in: Any = zlib.decompressobj(wbits)
+        self._open = False  # inside a stream (or none has ended yet)
+        self._ended = False
+
+    def decode(self, chunk: bytes, limit: int) -> Iterator[bytes]:
+        data = chunk
+        while data or self._open:
+            self._open = True
+            out = self._in.decompress(data, limit)
+            if out:
+                yield out
+            if self._in.eof:
+                data = self._in.unused_data  # the next member, if any
+                self._in = zlib.decompressobj(self._wbits)
+                self._open, self._ended = False, True
+                continue
+            data = self._in.unconsumed_tail
+            if not data and len(out) < limit:
+                return
+
+    def finish(self) -> None:
+        if self._open or not self._ended:
             raise ValueError("the compressed body ends early")
-        return bytes(self._in.flush())
+
+
+class _FramedDecoder:
+    """zstd or lz4 frames (clients send several): ``decompress(data, max_length)``."""
+
+    def __init__(self, new: Any) -> None:
+        self._new = new
+        self._in: Any = new()
+        self._open = False
+
+    def decode(self, chunk: bytes, limit: int) -> Iterator[bytes]:
+        data = chunk
+        while True:
+            if self._in.eof:
+                data = (self._in.unused_data or b"") + data
+                self._in = self._new()
+                self._open = False
+            if not data and (self._in.needs_input or not self._open):
+                return
+            self._open = True
+            out = self._in.decompress(data, limit)
+            data = b""
+            if out:
+                yield out
+
+    def finish(self) -> None:
+        if self._open and not self._in.eof:
+            raise ValueError("the compressed body ends early")
+
+
+class _BrotliDecoder:
+    def __init__(self) -> None:
+        assert _brotli is not None
+        self._in: Any = _brotli.Decompressor()
+        self._open = False
+
+    def decode(self, chunk: bytes, limit: int) -> Iterator[bytes]:
+        """(brotli stops growing its output once past ``limit``: a piece may be a bit more.)"""
+        if not chunk:
+            return
+        self._open = True
+        out = self._in.process(chunk, output_buffer_limit=limit)
+        while out or not self._in.can_accept_more_data():
+            if out:
+                yield bytes(out)
+            out = self._in.process(b"", output_buffer_limit=limit)
+
+    def finish(self) -> None:
+        if self._open and not self._in.is_finished():
+            raise ValueError("the compressed body ends early")
 
 
 class _Lz4:
-    def __init__(self, compress: bool) -> None:
+    def __init__(self) -> None:
         frame = _optional("lz4.frame")
-        self._out: Any = frame.LZ4FrameCompressor() if compress else None
-        self.new: Any = frame.LZ4FrameDecompressor
-        self._in: Any = None if compress else self.new()
+        self._out: Any = frame.LZ4FrameCompressor()
         self._started = False
-
-    def decode(self, chunk: bytes) -> bytes:
-        return _frames(self, chunk)
 
     def encode(self, chunk: bytes) -> bytes:
         head = b"" if self._started else bytes(self._out.begin())
@@ -83,58 +175,46 @@ class _Lz4:
         return head + bytes(self._out.compress(chunk))
 
     def finish(self) -> bytes:
-        if self._out is not None:
-            head = b"" if self._started else bytes(self._out.begin())
-            return head + bytes(self._out.flush())
-        return b""
+        head = b"" if self._started else bytes(self._out.begin())
+        return head + bytes(self._out.flush())
 
 
 class _Zstd:
-    def __init__(self, compress: bool) -> None:
+    def __init__(self) -> None:
         from backports import zstd
 
         self._zstd = zstd
-        self._out: Any = zstd.ZstdCompressor() if compress else None
-        self.new: Any = zstd.ZstdDecompressor
-        self._in: Any = None if compress else self.new()
-
-    def decode(self, chunk: bytes) -> bytes:
-        return _frames(self, chunk)
+        self._out: Any = zstd.ZstdCompressor()
 
     def encode(self, chunk: bytes) -> bytes:
         return bytes(self._out.compress(chunk))
 
     def finish(self) -> bytes:
-        if self._out is not None:
-            return bytes(self._out.flush(self._zstd.ZstdCompressor.FLUSH_FRAME))
-        return b""
+        return bytes(self._out.flush(self._zstd.ZstdCompressor.FLUSH_FRAME))
 
 
 class _Brotli:
-    def __init__(self, compress: bool) -> None:
+    def __init__(self) -> None:
         assert _brotli is not None
-        self._out: Any = _brotli.Compressor() if compress else None
-        self._in: Any = None if compress else _brotli.Decompressor()
-
-    def decode(self, chunk: bytes) -> bytes:
-        return bytes(self._in.process(chunk))
+        self._out: Any = _brotli.Compressor()
 
     def encode(self, chunk: bytes) -> bytes:
         return bytes(self._out.process(chunk))
 
     def finish(self) -> bytes:
-        return bytes(self._out.finish()) if self._out is not None else b""
+        return bytes(self._out.finish())
 
 
-def _frames(codec: _Lz4 | _Zstd, chunk: bytes) -> bytes:
-    """Decode ``chunk``, which may end one frame and start the next (clients send several)."""
-    out = []
-    while chunk:
-        if codec._in.eof:
-            codec._in = codec.new()
-        out.append(bytes(codec._in.decompress(chunk)))
-        chunk = codec._in.unused_data if codec._in.eof else b""
-    return b"".join(out)
+def _zstd_decompressor() -> Any:
+    from backports import zstd
+
+    return zstd.ZstdDecompressor(
+        options={zstd.DecompressionParameter.window_log_max: ZSTD_WINDOW_LOG_MAX}
+    )
+
+
+def _lz4_decompressor() -> Any:
+    return _optional("lz4.frame").LZ4FrameDecompressor()
 
 
 def supported() -> tuple[str, ...]:
@@ -142,20 +222,14 @@ def supported() -> tuple[str, ...]:
     return ("lz4", "zstd", "gzip", "deflate") + (("br",) if _brotli is not None else ())
 
 
-def _make(coding: str, compress: bool) -> Decoder | Encoder:
+def _coding(coding: str) -> str:
     coding = coding.strip().lower()
     if coding in ("", "identity", "none"):
-        return _Identity()
-    if coding in ("gzip", "x-gzip"):
-        return _Zlib(31, compress)
-    if coding == "deflate":
-        return _Zlib(15, compress)
-    if coding == "lz4":
-        return _Lz4(compress)
-    if coding == "zstd":
-        return _Zstd(compress)
-    if coding == "br" and _brotli is not None:
-        return _Brotli(compress)
+        return "identity"
+    if coding == "x-gzip":
+        return "gzip"
+    if coding in supported():
+        return coding
     raise errors.ClickHouseError(
         errors.UNKNOWN_COMPRESSION_METHOD,
         f"Unknown HTTP compression method '{coding}'; supported: {', '.join(supported())}",
@@ -163,16 +237,34 @@ def _make(coding: str, compress: bool) -> Decoder | Encoder:
 
 
 def decoder(content_encoding: str | None) -> Decoder:
-    """A streaming decoder for a request body's ``Content-Encoding``."""
-    result = _make(content_encoding or "", compress=False)
-    assert isinstance(result, _Identity | _Zlib | _Lz4 | _Zstd | _Brotli)
-    return result
+    """A streaming, bounded decoder for a request body's ``Content-Encoding``."""
+    coding = _coding(content_encoding or "")
+    if coding == "gzip":
+        return _ZlibDecoder(31)
+    if coding == "deflate":
+        return _ZlibDecoder(15)
+    if coding == "zstd":
+        return _FramedDecoder(_zstd_decompressor)
+    if coding == "lz4":
+        return _FramedDecoder(_lz4_decompressor)
+    if coding == "br":
+        return _BrotliDecoder()
+    return _IdentityDecoder()
 
 
 def encoder(coding: str) -> Encoder:
-    result = _make(coding, compress=True)
-    assert isinstance(result, _Identity | _Zlib | _Lz4 | _Zstd | _Brotli)
-    return result
+    coding = _coding(coding)
+    if coding == "gzip":
+        return _ZlibEncoder(31)
+    if coding == "deflate":
+        return _ZlibEncoder(15)
+    if coding == "zstd":
+        return _Zstd()
+    if coding == "lz4":
+        return _Lz4()
+    if coding == "br":
+        return _Brotli()
+    return _Identity()
 
 
 def choose(accept_encoding: str | None) -> str | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .auth import Users
+from .sql import DEFAULT_MAX_QUERY_SIZE as DEFAULT_MAX_QUERY_SIZE
 
 DEFAULT_PORT = 8123
 DEFAULT_MAX_BODY_MB = 1024
@@ -25,6 +26,11 @@ class ServerConfig:
     """Largest request body, after decompression (inserts included)."""
     max_body_hint: str = ""
     """Named in the body-too-large error as the way to raise the limit (e.g. a flag)."""
+    max_query_size: int = DEFAULT_MAX_QUERY_SIZE
+    """Longest SQL text of a request (ClickHouse's ``max_query_size``): for an INSERT, the
+    text before its data; a request's ``max_query_size`` setting may lower it, not raise it."""
+    max_query_size_hint: str = ""
+    """Named in the query-too-large errors as the way to raise the limit (e.g. a flag)."""
     max_query_seconds: float = DEFAULT_MAX_QUERY_SECONDS
     """``max_execution_time`` for every query; a request may lower it, never raise it."""
     workers: int = field(default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)))

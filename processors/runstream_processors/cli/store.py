@@ -8,7 +8,12 @@ from pathlib import Path
 
 import click
 from chdb_http import ClickHouseError, UsersConfigError
-from chdb_http.config import DEFAULT_MAX_BODY_MB, DEFAULT_MAX_QUERY_SECONDS, DEFAULT_PORT
+from chdb_http.config import (
+    DEFAULT_MAX_BODY_MB,
+    DEFAULT_MAX_QUERY_SECONDS,
+    DEFAULT_MAX_QUERY_SIZE,
+    DEFAULT_PORT,
+)
 from runstream.settings import load_settings
 
 from ..errors import ProcessorError
@@ -49,6 +54,14 @@ def store() -> None:
     help="largest request body (after decompression)",
 )
 @click.option(
+    "--max-query-size",
+    default=DEFAULT_MAX_QUERY_SIZE,
+    show_default=True,
+    type=click.IntRange(1),
+    help="longest SQL text of a request in bytes (ClickHouse's max_query_size; an INSERT's "
+    "data does not count); a request may lower it",
+)
+@click.option(
     "--max-query-seconds",
     default=DEFAULT_MAX_QUERY_SECONDS,
     show_default=True,
@@ -76,6 +89,7 @@ def serve_command(
     data_dir: str | None,
     users_file: Path | None,
     max_body_mb: int,
+    max_query_size: int,
     max_query_seconds: float,
     ingest_interval: float,
     log_level: str,
@@ -102,6 +116,7 @@ def serve_command(
             host=host,
             port=port,
             max_body_bytes=max_body_mb * 1024 * 1024,
+            max_query_size=max_query_size,
             max_query_seconds=max_query_seconds,
         )
         serve_store(config, settings.local_spool_dir, ingest_interval)

@@ -31,6 +31,7 @@ log = logging.getLogger("runstream.server")
 PURPOSE = "runstream store serve"
 DEFAULT_INGEST_INTERVAL = 1.0
 MAX_BODY_HINT = "runstream store serve --max-body-mb"
+MAX_QUERY_SIZE_HINT = "runstream store serve --max-query-size"
 BIND_ADVICE = (
     "set RUNSTREAM_SERVER_PASSWORD (and RUNSTREAM_SERVER_READONLY_PASSWORD), "
     "or give a users file (--users-file or RUNSTREAM_SERVER_USERS)"
@@ -51,6 +52,7 @@ def server_config(
 ) -> chdb_http.ServerConfig:
     """The server of ``settings``' store; ``options`` override ServerConfig's defaults."""
     options.setdefault("max_body_hint", MAX_BODY_HINT)
+    options.setdefault("max_query_size_hint", MAX_QUERY_SIZE_HINT)
     return chdb_http.ServerConfig(store_dir=settings.store_dir, users=users, **options)
 
 

@@ -137,12 +137,20 @@ def test_sigterm_finishes_requests_and_releases_the_store(tmp_path: Path) -> Non
     assert reopened.stdout.strip() == "1", reopened.stderr
 
 
-def test_the_body_limit_names_the_flag_that_raises_it(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "rs", "--max-body-mb", "1", "--ingest-interval", "0")
+def test_the_limits_name_the_flags_that_raise_them(tmp_path: Path) -> None:
+    server = start_server(
+        tmp_path / "rs", "--max-body-mb", "1", "--max-query-size", "1000", "--ingest-interval", "0"
+    )
     try:
-        status, _, body = http(server, "SELECT length({s:String})", body=b"x" * (2 * 1024 * 1024))
+        data = b"x" * (2 * 1024 * 1024)
+        status, _, body = http(server, "INSERT INTO t FORMAT LineAsString", body=data)
         assert status == 413
         assert b"(runstream store serve --max-body-mb)" in body
+        status, _, body = http(server, "SELECT length({s:String})", body=data)
+        assert status == 400
+        assert b"Max query size exceeded" in body
+        assert b"runstream store serve --max-query-size" in body
+        assert http(server, "SELECT length('" + "y" * 900 + "')")[2] == b"900\n"
     finally:
         assert server.stop() == 0, server.output()
 
