@@ -163,7 +163,8 @@ def _plugins() -> list[dict[str, str]]:
     if _PLUGINS is None:
         from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-        names = [plugin.__name__ for plugin in get_mapping_from_secret_type_to_class().values()]
+        mapping: dict[str, type] = get_mapping_from_secret_type_to_class()
+        names = [plugin.__name__ for plugin in mapping.values()]
         _PLUGINS = [{"name": name} for name in names if name not in _DISABLED]
     return _PLUGINS
 
