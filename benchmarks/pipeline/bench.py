@@ -105,15 +105,23 @@ class CpuMeter:
             for process in processes:
                 with contextlib.suppress(psutil.Error):
                     self._last[(name, process.pid)] = _cpu(process)
-            self.seconds[name] = sum(last - self._base.get(key, 0.0)
-                                     for key, last in self._last.items() if key[0] == name)
+            self.seconds[name] = sum(
+                last - self._base.get(key, 0.0)
+                for key, last in self._last.items()
+                if key[0] == name
+            )
 
 
 def _busy() -> float:
     """CPU seconds the whole machine has been busy (all processes, all cores)."""
     times = psutil.cpu_times()
-    return float(times.user + times.system + getattr(times, "irq", 0.0)
-                 + getattr(times, "softirq", 0.0) + getattr(times, "nice", 0.0))
+    return float(
+        times.user
+        + times.system
+        + getattr(times, "irq", 0.0)
+        + getattr(times, "softirq", 0.0)
+        + getattr(times, "nice", 0.0)
+    )
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -139,9 +147,22 @@ def store_server(bench: Bench, name: str) -> Iterator[tuple[subprocess.Popen[byt
     port = free_port()
     log = (bench.root / f"{name}.log").open("wb")
     process = subprocess.Popen(
-        [PYTHON, "-m", "runstream_processors.cli.store", "serve", "--port", str(port),
-         "--ingest-interval", "0", "--log-level", "WARNING"],
-        env=bench.env(RUNSTREAM_DIR=str(bench.root / name)), stdout=log, stderr=log)
+        [
+            PYTHON,
+            "-m",
+            "runstream_processors.cli.store",
+            "serve",
+            "--port",
+            str(port),
+            "--ingest-interval",
+            "0",
+            "--log-level",
+            "WARNING",
+        ],
+        env=bench.env(RUNSTREAM_DIR=str(bench.root / name)),
+        stdout=log,
+        stderr=log,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -156,19 +177,37 @@ def store_server(bench: Bench, name: str) -> Iterator[tuple[subprocess.Popen[byt
 
 
 @contextlib.contextmanager
-def worker(bench: Bench, topic: str, store_url: str | None, name: str,
-           stats_interval: float = 5.0) -> Iterator[subprocess.Popen[bytes]]:
+def worker(
+    bench: Bench, topic: str, store_url: str | None, name: str, stats_interval: float = 5.0
+) -> Iterator[subprocess.Popen[bytes]]:
     log_path = bench.root / f"{name}.log"
     values = {"RUNSTREAM_DIR": str(bench.root / name), "RUNSTREAM_KAFKA_TOPIC": topic}
     if store_url:
         values["RUNSTREAM_CLICKHOUSE_URL"] = store_url
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*CLI, "worker", "--group", f"bench-{uuid.uuid4().hex[:8]}", "--partitions", "6",
-             "--dlq-topic", f"{topic}.dlq", "--batch-size", str(bench.args.batch_size),
-             "--batch-wait", str(bench.args.batch_wait),
-             "--stats-interval", str(stats_interval), "--log-level", bench.args.worker_log],
-            env=bench.env(**values), stdout=log, stderr=log)
+            [
+                *CLI,
+                "worker",
+                "--group",
+                f"bench-{uuid.uuid4().hex[:8]}",
+                "--partitions",
+                "6",
+                "--dlq-topic",
+                f"{topic}.dlq",
+                "--batch-size",
+                str(bench.args.batch_size),
+                "--batch-wait",
+                str(bench.args.batch_wait),
+                "--stats-interval",
+                str(stats_interval),
+                "--log-level",
+                bench.args.worker_log,
+            ],
+            env=bench.env(**values),
+            stdout=log,
+            stderr=log,
+        )
     deadline = time.monotonic() + 120
     while "[^Worker]: Ready" not in log_path.read_text(errors="replace"):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -190,16 +229,32 @@ def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
         process.wait()
 
 
-def producers(bench: Bench, topic: str, count: int, points: int, meter: CpuMeter,
-              *extra: str) -> list[dict[str, Any]]:
+def producers(
+    bench: Bench, topic: str, count: int, points: int, meter: CpuMeter, *extra: str
+) -> list[dict[str, Any]]:
     jobs = []
     for index in range(count):
-        env = bench.env(RUNSTREAM_DIR=str(bench.root / f"train-{topic}-{index}"),
-                        RUNSTREAM_KAFKA_TOPIC=topic)
-        jobs.append(subprocess.Popen(
-            [PYTHON, str(HERE / "load.py"), "--name", f"p{index}", "--points",
-             str(points // count), "--keys", str(bench.args.keys), *extra],
-            env=env, stdout=subprocess.PIPE, text=True))
+        env = bench.env(
+            RUNSTREAM_DIR=str(bench.root / f"train-{topic}-{index}"), RUNSTREAM_KAFKA_TOPIC=topic
+        )
+        jobs.append(
+            subprocess.Popen(
+                [
+                    PYTHON,
+                    str(HERE / "load.py"),
+                    "--name",
+                    f"p{index}",
+                    "--points",
+                    str(points // count),
+                    "--keys",
+                    str(bench.args.keys),
+                    *extra,
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
         meter.watch("producers", jobs[-1].pid)
     reports = []
     for job in jobs:
@@ -266,9 +321,12 @@ def topic_records(bench: Bench, topic: str) -> int:
 
 def span(url: str) -> tuple[float, float, int]:
     """(first produced → last ingested seconds, first → last ingested, metric points)."""
-    row = query(url, "SELECT dateDiff('millisecond', min(produced_at), max(ingested_at)), "
-                     "dateDiff('millisecond', min(ingested_at), max(ingested_at)) "
-                     "FROM runstream.events_seen")[0]
+    row = query(
+        url,
+        "SELECT dateDiff('millisecond', min(produced_at), max(ingested_at)), "
+        "dateDiff('millisecond', min(ingested_at), max(ingested_at)) "
+        "FROM runstream.events_seen",
+    )[0]
     points = query(url, "SELECT count() FROM runstream.metrics")[0][0]
     return row[0] / 1000, row[1] / 1000, int(points)
 
@@ -291,9 +349,12 @@ def sdk_to_kafka(bench: Bench) -> str:
     points = sum(r["points"] for r in reports)
     busiest = max(r["log_s"] + r["finish_s"] for r in reports)
     bench.results["sdk_to_kafka"] = {
-        "points": points, "producers": len(reports), "points_per_s": round(points / busiest),
+        "points": points,
+        "producers": len(reports),
+        "points_per_s": round(points / busiest),
         "log_s": round(max(r["log_s"] for r in reports), 2),
-        "finish_s": round(max(r["finish_s"] for r in reports), 2), "wall_s": round(wall, 2),
+        "finish_s": round(max(r["finish_s"] for r in reports), 2),
+        "wall_s": round(wall, 2),
         "not_recorded": [r["not_recorded"] for r in reports if r["not_recorded"]],
         "cores": cores(meter, busiest),
     }
@@ -313,8 +374,11 @@ def kafka_to_store(bench: Bench, topic: str) -> None:
             drained = time.monotonic() - began
             _, ingest_s, points = span(url)
     bench.results["kafka_to_store"] = {
-        "records": records, "points": points, "seconds": round(drained, 2),
-        "points_per_s": round(points / drained), "first_to_last_insert_s": round(ingest_s, 2),
+        "records": records,
+        "points": points,
+        "seconds": round(drained, 2),
+        "points_per_s": round(points / drained),
+        "first_to_last_insert_s": round(ingest_s, 2),
         "cores": cores(meter, drained),
     }
 
@@ -333,8 +397,11 @@ def end_to_end(bench: Bench) -> None:
             wall = time.monotonic() - began
             seconds, _, points = span(url)
     bench.results["end_to_end"] = {
-        "points": points, "producers": len(reports), "seconds": round(seconds, 2),
-        "points_per_s": round(points / seconds), "wall_s": round(wall, 2),
+        "points": points,
+        "producers": len(reports),
+        "seconds": round(seconds, 2),
+        "points_per_s": round(points / seconds),
+        "wall_s": round(wall, 2),
         "producer_log_s": round(max(r["log_s"] for r in reports), 2),
         "cores": cores(meter, seconds),
     }
@@ -355,44 +422,66 @@ def sustained(bench: Bench, rate: float) -> None:
         with worker(bench, topic, url, f"worker-{rate:.0f}") as process:
             meter.watch("worker", process.pid)
             began = time.monotonic()
-            reports = producers(bench, topic, count, int(rate * seconds), meter,
-                                "--rate", str(rate / count))
+            reports = producers(
+                bench, topic, count, int(rate * seconds), meter, "--rate", str(rate / count)
+            )
             logged = time.monotonic()
             wait_stored(url, topic_records(bench, topic), timeout=1800)
             tail = time.monotonic() - logged
-            lag = query(url, "SELECT quantiles(0.5, 0.99)(dateDiff('millisecond', produced_at, "
-                             "ingested_at)) FROM runstream.events_seen")[0][0]
+            lag = query(
+                url,
+                "SELECT quantiles(0.5, 0.99)(dateDiff('millisecond', produced_at, "
+                "ingested_at)) FROM runstream.events_seen",
+            )[0][0]
             _, _, points = span(url)
     achieved = points / max(r["log_s"] for r in reports)
-    bench.results.setdefault("sustained", []).append({
-        "target_points_per_s": rate, "achieved_log_points_per_s": round(achieved),
-        "points": points, "tail_s": round(tail, 2),
-        "produced_to_stored_p50_s": round(lag[0] / 1000, 3),
-        "produced_to_stored_p99_s": round(lag[1] / 1000, 3),
-        "kept_up": tail < 5.0 and lag[1] < 5000, "cores": cores(meter, logged - began),
-    })
+    bench.results.setdefault("sustained", []).append(
+        {
+            "target_points_per_s": rate,
+            "achieved_log_points_per_s": round(achieved),
+            "points": points,
+            "tail_s": round(tail, 2),
+            "produced_to_stored_p50_s": round(lag[0] / 1000, 3),
+            "produced_to_stored_p99_s": round(lag[1] / 1000, 3),
+            "kept_up": tail < 5.0 and lag[1] < 5000,
+            "cores": cores(meter, logged - began),
+        }
+    )
 
 
 def freshness(bench: Bench) -> None:
     topic = create_topic(bench)
     rate, seconds = bench.args.fresh_rate, bench.args.fresh_seconds
     samples: list[float] = []
-    with store_server(bench, "store-fresh") as (_, url), \
-            worker(bench, topic, url, "worker-fresh"):
+    with store_server(bench, "store-fresh") as (_, url), worker(bench, topic, url, "worker-fresh"):
         stop = threading.Event()
         reader = threading.Thread(target=_read_probes, args=(url, samples, stop), daemon=True)
         reader.start()
         with CpuMeter() as meter:
-            producers(bench, topic, 1, int(rate * seconds), meter, "--rate", str(rate),
-                      "--probe-interval", "0.1")
+            producers(
+                bench,
+                topic,
+                1,
+                int(rate * seconds),
+                meter,
+                "--rate",
+                str(rate),
+                "--probe-interval",
+                "0.1",
+            )
         time.sleep(3)
         stop.set()
         reader.join()
-        lag = query(url, "SELECT quantiles(0.5, 0.99)(dateDiff('millisecond', produced_at, "
-                         "ingested_at)) FROM runstream.events_seen")[0][0]
+        lag = query(
+            url,
+            "SELECT quantiles(0.5, 0.99)(dateDiff('millisecond', produced_at, "
+            "ingested_at)) FROM runstream.events_seen",
+        )[0][0]
     samples.sort()
     bench.results["freshness"] = {
-        "load_points_per_s": rate, "seconds": seconds, "probes": len(samples),
+        "load_points_per_s": rate,
+        "seconds": seconds,
+        "probes": len(samples),
         "p50_s": round(statistics.median(samples), 3),
         "p99_s": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 3),
         "max_s": round(samples[-1], 3),
@@ -407,8 +496,10 @@ def _read_probes(url: str, samples: list[float], stop: threading.Event) -> None:
     client = clickhouse_connect.get_client(dsn=url)
     last = -1
     while not stop.wait(0.05):
-        rows = client.query("SELECT step, value FROM runstream.metrics WHERE split = 'probe' "
-                            f"AND step > {last} ORDER BY step").result_rows
+        rows = client.query(
+            "SELECT step, value FROM runstream.metrics WHERE split = 'probe' "
+            f"AND step > {last} ORDER BY step"
+        ).result_rows
         now = time.time()
         for step, logged_at in rows:
             samples.append(now - logged_at)
@@ -429,7 +520,9 @@ def embedded_drain(bench: Bench, topic: str) -> None:
             time.sleep(0.2)
         seconds = time.monotonic() - began
     bench.results["kafka_to_embedded_store"] = {
-        "records": records, "points": bench.args.points, "seconds_upper_bound": round(seconds, 2),
+        "records": records,
+        "points": bench.args.points,
+        "seconds_upper_bound": round(seconds, 2),
         "points_per_s_lower_bound": round(bench.args.points / seconds),
         "cores": cores(meter, seconds),
     }
@@ -448,10 +541,15 @@ def _stats_total(log: Path) -> int:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = [f"# Pipeline benchmark ({results['machine']['when']})", "",
-             f"Machine: {results['machine']['cpus']} cores, {results['machine']['system']}; "
-             f"{results['settings']}", "", "| scenario | points | points/s | seconds | cores |",
-             "|---|---:|---:|---:|---|"]
+    lines = [
+        f"# Pipeline benchmark ({results['machine']['when']})",
+        "",
+        f"Machine: {results['machine']['cpus']} cores, {results['machine']['system']}; "
+        f"{results['settings']}",
+        "",
+        "| scenario | points | points/s | seconds | cores |",
+        "|---|---:|---:|---:|---|",
+    ]
     for name in ("sdk_to_kafka", "kafka_to_store", "kafka_to_embedded_store", "end_to_end"):
         if name in results:
             r = results[name]
@@ -460,22 +558,31 @@ def markdown(results: dict[str, Any]) -> str:
             cpu = ", ".join(f"{k} {v}" for k, v in r.get("cores", {}).items())
             lines.append(f"| {name} | {r['points']:,} | {rate:,} | {secs} | {cpu} |")
     if results.get("sustained"):
-        lines += ["", "Sustained, producers paced (kept up: everything stored < 5 s after the "
-                      "last log() and produced → stored p99 < 5 s):", "",
-                  "| target points/s | achieved | kept up | tail s | p50 s | p99 s | cores |",
-                  "|---:|---:|---|---:|---:|---:|---|"]
+        lines += [
+            "",
+            "Sustained, producers paced (kept up: everything stored < 5 s after the "
+            "last log() and produced → stored p99 < 5 s):",
+            "",
+            "| target points/s | achieved | kept up | tail s | p50 s | p99 s | cores |",
+            "|---:|---:|---|---:|---:|---:|---|",
+        ]
         for r in results["sustained"]:
             cpu = ", ".join(f"{k} {v}" for k, v in r["cores"].items())
-            lines.append(f"| {r['target_points_per_s']:,.0f} | {r['achieved_log_points_per_s']:,} "
-                         f"| {'yes' if r['kept_up'] else 'no'} | {r['tail_s']} | "
-                         f"{r['produced_to_stored_p50_s']} | {r['produced_to_stored_p99_s']} "
-                         f"| {cpu} |")
+            lines.append(
+                f"| {r['target_points_per_s']:,.0f} | {r['achieved_log_points_per_s']:,} "
+                f"| {'yes' if r['kept_up'] else 'no'} | {r['tail_s']} | "
+                f"{r['produced_to_stored_p50_s']} | {r['produced_to_stored_p99_s']} "
+                f"| {cpu} |"
+            )
     if "freshness" in results:
         f = results["freshness"]
-        lines += ["", f"Freshness at {f['load_points_per_s']:,} points/s for {f['seconds']} s "
-                      f"({f['probes']} probes): log() → queryable p50 {f['p50_s']} s, "
-                      f"p99 {f['p99_s']} s, max {f['max_s']} s; produced → stored p50 "
-                      f"{f['produced_to_stored_p50_s']} s, p99 {f['produced_to_stored_p99_s']} s."]
+        lines += [
+            "",
+            f"Freshness at {f['load_points_per_s']:,} points/s for {f['seconds']} s "
+            f"({f['probes']} probes): log() → queryable p50 {f['p50_s']} s, "
+            f"p99 {f['p99_s']} s, max {f['max_s']} s; produced → stored p50 "
+            f"{f['produced_to_stored_p50_s']} s, p99 {f['produced_to_stored_p99_s']} s.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -486,8 +593,13 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=10, help="points per log() call")
     parser.add_argument("--batch-size", type=int, default=500, help="worker --batch-size")
     parser.add_argument("--batch-wait", type=float, default=0.05, help="worker --batch-wait")
-    parser.add_argument("--sustained-rates", type=float, nargs="*",
-                        default=[150_000.0, 250_000.0, 350_000.0], help="points/s in total")
+    parser.add_argument(
+        "--sustained-rates",
+        type=float,
+        nargs="*",
+        default=[150_000.0, 250_000.0, 350_000.0],
+        help="points/s in total",
+    )
     parser.add_argument("--sustained-seconds", type=float, default=30.0)
     parser.add_argument("--fresh-rate", type=float, default=100_000.0)
     parser.add_argument("--fresh-seconds", type=float, default=60.0)
@@ -499,16 +611,25 @@ def main() -> None:
     args = parser.parse_args()
     bootstrap = os.environ.get("RUNSTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
     with contextlib.ExitStack() as stack:
-        tmp = tempfile.mkdtemp(prefix="rs-pipeline-") if args.keep else stack.enter_context(
-            tempfile.TemporaryDirectory(prefix="rs-pipeline-"))
+        tmp = (
+            tempfile.mkdtemp(prefix="rs-pipeline-")
+            if args.keep
+            else stack.enter_context(tempfile.TemporaryDirectory(prefix="rs-pipeline-"))
+        )
         print(f"work directory: {tmp}", file=sys.stderr)
         bench = Bench(bootstrap, Path(tmp), args)
-        bench.results["machine"] = {"cpus": os.cpu_count(), "system": platform.platform(),
-                                    "when": time.strftime("%Y-%m-%d %H:%M")}
+        bench.results["machine"] = {
+            "cpus": os.cpu_count(),
+            "system": platform.platform(),
+            "when": time.strftime("%Y-%m-%d %H:%M"),
+        }
         bench.results["settings"] = {
-            "points": args.points, "producers": args.producers, "keys": args.keys,
+            "points": args.points,
+            "producers": args.producers,
+            "keys": args.keys,
             "batch_size": args.batch_size,
-            "compression": os.environ.get("RUNSTREAM_KAFKA_COMPRESSION", "gzip")}
+            "compression": os.environ.get("RUNSTREAM_KAFKA_COMPRESSION", "gzip"),
+        }
         topic = sdk_to_kafka(bench) if "sdk_to_kafka" not in args.skip else None
         if topic and "kafka_to_store" not in args.skip:
             kafka_to_store(bench, topic)

@@ -26,8 +26,9 @@ def main() -> None:
     parser.add_argument("--probe-interval", type=float, default=0.0)
     args = parser.parse_args()
 
-    run = runstream.init(project="bench", name=args.name, capture_env=False,
-                         capture_code=False, system_interval=None)
+    run = runstream.init(
+        project="bench", name=args.name, capture_env=False, capture_code=False, system_interval=None
+    )
     names = [f"metric_{key}" for key in range(args.keys)]
     calls = args.points // args.keys
     began = time.monotonic()
@@ -47,9 +48,18 @@ def main() -> None:
     logged = time.monotonic()
     report = run.finish(timeout=600)
     done = time.monotonic()
-    print(json.dumps({"points": calls * args.keys, "probes": probes, "log_s": logged - began,
-                      "finish_s": done - logged, "not_recorded": report.not_recorded}),
-          flush=True)
+    print(
+        json.dumps(
+            {
+                "points": calls * args.keys,
+                "probes": probes,
+                "log_s": logged - began,
+                "finish_s": done - logged,
+                "not_recorded": report.not_recorded,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -318,9 +318,7 @@ class Checkpoint:
             if item.resumes_at < 0:
                 self.offsets[item.segment] = -1
             elif self.offsets.get(item.segment, 0) >= 0:
-                self.offsets[item.segment] = max(
-                    self.offsets.get(item.segment, 0), item.resumes_at
-                )
+                self.offsets[item.segment] = max(self.offsets.get(item.segment, 0), item.resumes_at)
 
     def save(self) -> None:
         """Atomically replace the checkpoint file."""
