@@ -19,7 +19,7 @@ from .errors import ChdbHttpError
 _TOKEN = re.compile(
     rb"""
     (?P<ws>[ \t\r\n\f\v]+)
-    |(?P<comment>--[^\n]*|\#[ !][^\n]*)
+    |(?P<comment>--[^\n]*|//[^\n]*|\#[ !][^\n]*)
     |(?P<block>/\*)
     |(?P<str>'(?:[^'\\]|\\.|'')*')
     |(?P<qid>"(?:[^"\\]|\\.|"")*"|`(?:[^`\\]|\\.|``)*`)
@@ -107,7 +107,7 @@ def analyze(buf: bytes, complete: bool = True) -> Statement:
         if not complete:
             raise NeedMore
         return Statement("")
-    keyword = first.upper
+    keyword = first.upper or ("(" if first.text == b"(" else "")  # (SELECT 1) UNION ALL ...
     if keyword == "INSERT":
         return _insert(buf, stream, complete)
     if not complete:

@@ -1,0 +1,18 @@
+"""The SQL router reads what ClickHouse's lexer reads (comments, parenthesised unions)."""
+
+from __future__ import annotations
+
+from chdb_http import sql
+
+
+def test_a_parenthesised_union_is_a_query() -> None:
+    statement = sql.analyze(b"(SELECT 1) UNION ALL (SELECT 2) FORMAT JSON")
+    assert (statement.keyword, statement.output_format) == ("(", "JSON")
+
+
+def test_double_slash_comments_hide_what_they_say() -> None:
+    statement = sql.analyze(b"SELECT 1 // don't; INTO OUTFILE 'x'\nFORMAT JSONEachRow")
+    assert statement.keyword == "SELECT"
+    assert statement.output_format == "JSONEachRow"
+    assert not statement.multi
+    assert not statement.outfile
