@@ -13,21 +13,23 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import BodyPartReader, web
 
-from . import compression, errors, native, protocol, sql
+from . import compression, errors, guard, native, protocol, sql
 from .auth import User, credentials
 from .config import ServerConfig
 from .engine import Engine, EngineStream, Job
+from .limits import QuerySlots
 from .protocol import RequestArgs, Summary
 
 log = logging.getLogger("chdb_http")
 
 CHUNK = 256 * 1024
+CLIENT_CLOSED = 499  # the status the access log shows for an answer the client gave up on
 READ_ONLY_METHOD_HINT = (
     ". For queries over HTTP, method GET implies readonly. "
     "You should use method POST for modifying queries"
@@ -72,6 +74,12 @@ class QueryHandler:
         self.engine = engine
         self.config = config
         self.executor = executor
+        limits = config.limits
+        self.slots = QuerySlots(limits.max_concurrent_queries, limits.queue_wait_seconds)
+        source = config.users.source
+        self._protected = tuple(
+            str(path) for path in (config.store_dir, config.staging_dir, source) if path
+        )
 
     async def ping(self, request: web.Request) -> web.Response:
         return web.Response(text="Ok.\n")
@@ -104,6 +112,7 @@ class QueryHandler:
         args.setdefault("query_id", exchange.query_id)
         parsed = protocol.parse_args(args, self.config.max_query_seconds)
         exchange.query_id = parsed.query_id
+        _check_settings(user, parsed.settings)
         prefix = parsed.query.encode() + b"\n" if parsed.query else b""
         statement, head, rest = await _read_statement(prefix, body, self._body_limit())
         exchange.keyword = statement.keyword or "-"
@@ -116,16 +125,23 @@ class QueryHandler:
             database=parsed.database,
             readonly=_readonly(user, request.method),
             time_limit=self.config.max_query_seconds,
+            policy=guard.policy_for(
+                user.name,
+                user.readonly,
+                user.table_functions | self.config.allow_table_functions,
+                self._protected,
+            ),
         )
-        if statement.data_offset is not None:
-            return await self._insert(exchange, parsed, statement, job, head, rest)
-        if (
-            statement.keyword in STREAMED_KEYWORDS
-            and job.fmt in protocol.STREAMABLE_FORMATS
-            and not parsed.wait_end_of_query
-        ):
-            return await self._stream(exchange, parsed, job)
-        return await self._run(exchange, parsed, statement, job)
+        async with self.slots.slot():
+            if statement.data_offset is not None:
+                return await self._insert(exchange, parsed, statement, job, head, rest)
+            if (
+                statement.keyword in STREAMED_KEYWORDS
+                and job.fmt in protocol.STREAMABLE_FORMATS
+                and not parsed.wait_end_of_query
+            ):
+                return await self._stream(exchange, parsed, job)
+            return await self._run(exchange, parsed, statement, job)
 
     async def _run(
         self, exchange: Exchange, parsed: RequestArgs, statement: sql.Statement, job: Job
@@ -160,7 +176,11 @@ class QueryHandler:
             response = web.StreamResponse(headers=headers)
             response.enable_chunked_encoding()
             await response.prepare(exchange.request)
-            await self._pump(exchange, response, stream, first, parsed, job.fmt, coding, tag)
+            try:
+                await self._pump(exchange, response, stream, first, parsed, job.fmt, coding, tag)
+            except ConnectionResetError:  # the client stopped reading: its choice, not our fault
+                exchange.status = CLIENT_CLOSED
+                log.info("query %s: the client went away while reading the answer", parsed.query_id)
             return response
         finally:
             await self._blocking(stream.close)
@@ -218,15 +238,7 @@ class QueryHandler:
                 + b" FORMAT "
                 + str(statement.insert_format).encode()
             )
-            job = Job(
-                insert_sql,
-                "TabSeparated",
-                job.settings,
-                job.params,
-                job.database,
-                job.readonly,
-                job.time_limit,
-            )
+            job = replace(job, sql=insert_sql, fmt="TabSeparated")
             exchange.summary = await self._blocking(self.engine.insert, job, path)
         finally:
             path.unlink(missing_ok=True)
@@ -286,6 +298,17 @@ def _readonly(user: User, method: str) -> int:
     if user.readonly:
         return user.readonly
     return 0 if method == "POST" else 2
+
+
+def _check_settings(user: User, settings: dict[str, str]) -> None:
+    """A dashboard account sends only the settings on its list (auth.DASHBOARD_SETTINGS)."""
+    for name in settings:
+        if not user.may_set(name):
+            raise errors.ClickHouseError(
+                errors.READONLY,
+                f"Cannot modify '{name}' setting in readonly mode "
+                f"({user.name} is a {user.role} account)",
+            )
 
 
 def _refuse(statement: sql.Statement) -> None:

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from . import guard
 from .errors import EngineError
+from .limits import Limits
 from .protocol import ServerIdentity, Summary
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class Job:
     database: str | None = None
     readonly: int = 0
     time_limit: float = 300.0
+    policy: guard.Policy | None = None
+    """What the query may reach, checked on its parse first; None: the server's own SQL."""
 
 
 @dataclass
@@ -59,11 +63,19 @@ class Result:
 class Engine:
     """The store's chdb engine, shared by every request of the server."""
 
-    def __init__(self, store_dir: Path, staging_dir: Path, display_name: str) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        staging_dir: Path,
+        display_name: str,
+        limits: Limits | None = None,
+    ) -> None:
         self.store_dir = store_dir.resolve()
         self.staging_dir = staging_dir
         self.display_name = display_name
+        self.limits = limits or Limits()
         self.identity = ServerIdentity(display_name, ENGINE_TIMEZONE, "")
+        self.catalog = guard.Catalog(frozenset(), frozenset())
         self._keeper: Any = None
         self._lock = threading.Lock()
 
@@ -75,13 +87,26 @@ class Engine:
         self.staging_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for stale in self.staging_dir.glob("insert-*"):
             stale.unlink(missing_ok=True)
+        config = self.staging_dir / "engine.xml"  # the limits (see limits.py), read at start
+        config.write_text(self.limits.engine_config())
+        config.chmod(0o600)
+        engine_args = {**_ZONE, "users_config": str(config), "config-file": str(config)}
         try:
-            self._keeper = chdb.connect(f"{self.store_dir}?{urlencode(_ZONE)}")
+            self._keeper = chdb.connect(f"{self.store_dir}?{urlencode(engine_args)}")
             row = self._keeper.query("SELECT version(), timezone()", "TSV").bytes()
+            functions = self._keeper.query("SELECT name FROM system.table_functions", "TSV")
+            engines = self._keeper.query(
+                "SELECT name FROM system.table_engines "
+                "UNION ALL SELECT name FROM system.database_engines",
+                "TSV",
+            )
         except Exception as exc:
             raise EngineError(str(exc)) from exc
         version, timezone = row.decode().strip().split("\t")
         self.identity = ServerIdentity(self.display_name, timezone, version)
+        self.catalog = guard.Catalog.of(
+            functions.bytes().decode().split(), engines.bytes().decode().split()
+        )
 
     def close(self) -> None:
         """Close the keeper: the store's files are consistent and the next owner can open them."""
@@ -103,6 +128,7 @@ class Engine:
         """Run ``job`` to completion; the answer is in memory, as the engine makes it anyway."""
         with self._session(job) as conn:
             started = time.monotonic_ns()
+            self._check(conn, job)
             result = _call(conn.query, job.sql, job.fmt, params=dict(job.params))
             body = result.bytes() or b""
             return Result(body, _summary(result, len(body), time.monotonic_ns() - started))
@@ -112,6 +138,7 @@ class Engine:
         session = self._session(job)
         conn = session.__enter__()
         try:
+            self._check(conn, job)
             streaming = _call(conn.send_query, job.sql, job.fmt, params=dict(job.params))
         except BaseException:
             session.__exit__(None, None, None)
@@ -122,6 +149,7 @@ class Engine:
         """Run an ``INSERT ... FROM INFILE`` that ``job.sql`` names ``data`` in."""
         with self._session(job) as conn:
             started = time.monotonic_ns()
+            self._check(conn, job)
             result = _call(conn.query, job.sql, "TabSeparated", params=dict(job.params))
             return _summary(result, 0, time.monotonic_ns() - started)
 
@@ -131,13 +159,23 @@ class Engine:
             prefix="insert-", suffix=".data", dir=self.staging_dir, delete=False
         )
 
+    def _check(self, conn: Any, job: Job) -> None:
+        """Refuse (ACCESS_DENIED) what ``job.policy`` forbids, judged on the engine's parse."""
+        if job.policy is None:
+            return
+        explained = _call(
+            conn.query, b"EXPLAIN AST " + job.sql, "TabSeparatedRaw", params=dict(job.params)
+        )
+        ast = (explained.bytes() or b"").decode("utf-8", "replace")
+        guard.check(ast, job.policy, self.catalog, job.sql, job.database)
+
     @contextlib.contextmanager
     def _session(self, job: Job) -> Iterator[Any]:
         import chdb
 
         if self._keeper is None:
             raise EngineError("Code: 49. DB::Exception: the store is closed. (LOGICAL_ERROR)")
-        limits = {**_ZONE, "max_execution_time": f"{job.time_limit:g}"}
+        limits = {**_ZONE, **self.limits.session_settings(job.time_limit)}
         if job.readonly:
             limits["readonly"] = str(job.readonly)
         conn = _call(chdb.connect, f"{self.store_dir}?{urlencode(limits)}")
