@@ -8,6 +8,7 @@ they run on a bounded thread pool and the event loop only moves bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 
 from aiohttp import BodyPartReader, web
 
-from . import compression, errors, guard, native, protocol, sql
+from . import compression, errors, guard, native, protocol, sessions, sql
 from .auth import User, credentials
 from .config import ServerConfig
 from .engine import Engine, EngineStream, Job
@@ -76,6 +77,7 @@ class QueryHandler:
         self.executor = executor
         limits = config.limits
         self.slots = QuerySlots(limits.max_concurrent_queries, limits.queue_wait_seconds)
+        self._running: set[str] = set()  # query ids that clients chose, while they run
         source = config.users.source
         self._protected = tuple(
             str(path) for path in (config.store_dir, config.staging_dir, source) if path
@@ -132,7 +134,10 @@ class QueryHandler:
                 self._protected,
             ),
         )
-        async with self.slots.slot():
+        if request.method == "POST" or user.readonly:  # a GET of a writer runs read-only, alone
+            job = replace(job, session=sessions.session_key(user.name, args))
+        chosen = request.query.get("query_id") or args.get("query_id") != exchange.query_id
+        async with self.slots.slot(), self._query_id(parsed.query_id, bool(chosen)):
             if statement.data_offset is not None:
                 return await self._insert(exchange, parsed, statement, job, head, rest)
             if (
@@ -142,6 +147,23 @@ class QueryHandler:
             ):
                 return await self._stream(exchange, parsed, job)
             return await self._run(exchange, parsed, statement, job)
+
+    @contextlib.asynccontextmanager
+    async def _query_id(self, query_id: str, chosen: bool) -> AsyncIterator[None]:
+        """A client's own query id runs once at a time, as in ClickHouse (216)."""
+        if not chosen:
+            yield
+            return
+        if query_id in self._running:
+            raise errors.ClickHouseError(
+                errors.QUERY_WITH_SAME_ID_IS_ALREADY_RUNNING,
+                f"Query with id = {query_id} is already running.",
+            )
+        self._running.add(query_id)
+        try:
+            yield
+        finally:
+            self._running.discard(query_id)
 
     async def _run(
         self, exchange: Exchange, parsed: RequestArgs, statement: sql.Statement, job: Job
@@ -178,7 +200,7 @@ class QueryHandler:
             await response.prepare(exchange.request)
             try:
                 await self._pump(exchange, response, stream, first, parsed, job.fmt, coding, tag)
-            except ConnectionResetError:  # the client stopped reading: its choice, not our fault
+            except ConnectionError:  # the client stopped reading: its choice, not our fault
                 exchange.status = CLIENT_CLOSED
                 log.info("query %s: the client went away while reading the answer", parsed.query_id)
             return response

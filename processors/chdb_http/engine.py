@@ -32,6 +32,7 @@ from . import guard
 from .errors import EngineError
 from .limits import Limits
 from .protocol import ServerIdentity, Summary
+from .sessions import SessionKey, Sessions
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class Job:
     time_limit: float = 300.0
     policy: guard.Policy | None = None
     """What the query may reach, checked on its parse first; None: the server's own SQL."""
+    session: SessionKey | None = None
+    """The named session to run in (its connection is kept); None: a fresh connection."""
 
 
 @dataclass
@@ -76,6 +79,7 @@ class Engine:
         self.limits = limits or Limits()
         self.identity = ServerIdentity(display_name, ENGINE_TIMEZONE, "")
         self.catalog = guard.Catalog(frozenset(), frozenset())
+        self.sessions = Sessions()
         self._keeper: Any = None
         self._lock = threading.Lock()
 
@@ -110,6 +114,7 @@ class Engine:
 
     def close(self) -> None:
         """Close the keeper: the store's files are consistent and the next owner can open them."""
+        self.sessions.close()
         with self._lock:
             if self._keeper is not None:
                 self._keeper.close()
@@ -167,33 +172,49 @@ class Engine:
             conn.query, b"EXPLAIN AST " + job.sql, "TabSeparatedRaw", params=dict(job.params)
         )
         ast = (explained.bytes() or b"").decode("utf-8", "replace")
-        guard.check(ast, job.policy, self.catalog, job.sql, job.database)
+        database = job.database
+        if not job.policy.writer:  # unqualified names: the current database (sessions keep USE)
+            current = _call(conn.query, "SELECT currentDatabase()", "TabSeparatedRaw")
+            database = (current.bytes() or b"").decode().strip() or database
+        guard.check(ast, job.policy, self.catalog, job.sql, database)
 
     @contextlib.contextmanager
     def _session(self, job: Job) -> Iterator[Any]:
-        import chdb
-
         if self._keeper is None:
             raise EngineError("Code: 49. DB::Exception: the store is closed. (LOGICAL_ERROR)")
-        limits = {**_ZONE, **self.limits.session_settings(job.time_limit)}
-        if job.readonly:
-            limits["readonly"] = str(job.readonly)
-        conn = _call(chdb.connect, f"{self.store_dir}?{urlencode(limits)}")
+        if job.session is not None:
+            with self.sessions.use(job.session, lambda: self._connect(job)) as conn:
+                self._prepare(conn, job)
+                yield conn
+            return
+        conn = self._connect(job)
         try:
-            if job.database:
-                _call(conn.query, f"USE {quote_identifier(job.database)}", "TabSeparated")
-            if job.settings:
-                _call(
-                    conn.query,
-                    "SET "
-                    + ", ".join(
-                        f"{name} = {quote_string(value)}" for name, value in job.settings.items()
-                    ),
-                    "TabSeparated",
-                )
+            self._prepare(conn, job)
             yield conn
         finally:
             conn.close()
+
+    def _connect(self, job: Job) -> Any:
+        import chdb
+
+        limits = {**_ZONE, **self.limits.session_settings(job.time_limit)}
+        if job.readonly:
+            limits["readonly"] = str(job.readonly)
+        return _call(chdb.connect, f"{self.store_dir}?{urlencode(limits)}")
+
+    @staticmethod
+    def _prepare(conn: Any, job: Job) -> None:
+        if job.database:
+            _call(conn.query, f"USE {quote_identifier(job.database)}", "TabSeparated")
+        if job.settings:
+            _call(
+                conn.query,
+                "SET "
+                + ", ".join(
+                    f"{name} = {quote_string(value)}" for name, value in job.settings.items()
+                ),
+                "TabSeparated",
+            )
 
 
 def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
