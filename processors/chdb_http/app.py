@@ -171,8 +171,9 @@ class QueryHandler:
         result = await self._blocking(self.engine.run, job)
         exchange.summary = result.summary
         coding = self._coding(exchange.request, parsed)
+        types = await self._described(job, parsed.protocol_revision, result.body)
         body = await self._blocking(
-            _encode_all, result.body, job.fmt, parsed.protocol_revision, coding
+            _encode_all, result.body, job.fmt, parsed.protocol_revision, coding, types
         )
         returns_rows = statement.keyword in RESULT_KEYWORDS or bool(result.body)
         headers = protocol.response_headers(
@@ -199,7 +200,7 @@ class QueryHandler:
             response.enable_chunked_encoding()
             await response.prepare(exchange.request)
             try:
-                await self._pump(exchange, response, stream, first, parsed, job.fmt, coding, tag)
+                await self._pump(exchange, response, stream, first, parsed, job, coding, tag)
             except ConnectionError:  # the client stopped reading: its choice, not our fault
                 exchange.status = CLIENT_CLOSED
                 log.info("query %s: the client went away while reading the answer", parsed.query_id)
@@ -214,16 +215,18 @@ class QueryHandler:
         stream: EngineStream,
         chunk: bytes | None,
         parsed: RequestArgs,
-        fmt: str,
+        job: Job,
         coding: str | None,
         tag: str,
     ) -> None:
+        fmt = job.fmt
         encoder = compression.encoder(coding or "identity")
         revision = parsed.protocol_revision if fmt == "Native" else 0
+        types = await self._described(job, revision, chunk) if revision else None
         try:
             while chunk is not None:
                 exchange.summary.result_bytes += len(chunk)
-                await response.write(await self._blocking(_encode, encoder, chunk, revision))
+                await response.write(await self._blocking(_encode, encoder, chunk, revision, types))
                 chunk = await self._blocking(stream.next)
         except errors.ClickHouseError as error:  # headers are gone: the error goes in the body
             exchange.status = error.status
@@ -268,6 +271,14 @@ class QueryHandler:
             self.engine.identity, parsed.query_id, None, exchange.summary
         )
         return web.Response(body=b"", headers=headers)
+
+    async def _described(self, job: Job, revision: int, data: bytes | None) -> list[str] | None:
+        """Column types for Native at ``revision`` when chdb's output dropped DateTime zones."""
+        if job.fmt != "Native" or revision < native.TIME_ZONE_REVISION:
+            return None
+        if not data or not native.zones_dropped(data):
+            return None
+        return await self._blocking(self.engine.column_types, job)
 
     def _body_limit(self) -> BodyLimit:
         return BodyLimit(self.config.max_body_bytes, self.config.max_body_hint)
@@ -432,17 +443,21 @@ async def _form_fields(request: web.Request) -> dict[str, str]:
     return fields
 
 
-def _encode_all(body: bytes, fmt: str, revision: int, coding: str | None) -> bytes:
+def _encode_all(
+    body: bytes, fmt: str, revision: int, coding: str | None, types: list[str] | None = None
+) -> bytes:
     if fmt == "Native" and revision:
-        body = native.reframe(body, revision)
+        body = native.reframe(body, revision, types)
     if not coding:
         return body
     encoder = compression.encoder(coding)
     return encoder.encode(body) + encoder.finish()
 
 
-def _encode(encoder: compression.Encoder, chunk: bytes, revision: int) -> bytes:
-    return encoder.encode(native.reframe(chunk, revision) if revision else chunk)
+def _encode(
+    encoder: compression.Encoder, chunk: bytes, revision: int, types: list[str] | None = None
+) -> bytes:
+    return encoder.encode(native.reframe(chunk, revision, types) if revision else chunk)
 
 
 def _quoted(path: Path) -> bytes:

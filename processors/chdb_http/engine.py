@@ -23,12 +23,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from . import guard
+from . import guard, sql
 from .errors import EngineError
 from .limits import Limits
 from .protocol import ServerIdentity, Summary
@@ -157,6 +157,27 @@ class Engine:
             self._check(conn, job)
             result = _call(conn.query, job.sql, "TabSeparated", params=dict(job.params))
             return _summary(result, 0, time.monotonic_ns() - started)
+
+    def column_types(self, job: Job) -> list[str] | None:
+        """The result's column types as the engine describes them; None if it cannot.
+
+        Native output at revision 0 drops DateTime's zone; clients at a later revision
+        get it back from here (native.reframe). Runs outside the job's session, which
+        its own query holds.
+        """
+        text = sql.without_format(job.sql)
+        try:
+            with self._session(replace(job, session=None, settings={})) as conn:
+                described = _call(
+                    conn.query,
+                    b"DESCRIBE TABLE (" + text + b")",
+                    "TabSeparatedRaw",
+                    params=dict(job.params),
+                )
+        except EngineError:
+            return None
+        lines = (described.bytes() or b"").decode("utf-8", "replace").splitlines()
+        return [line.split("\t")[1] for line in lines if "\t" in line]
 
     def staging_file(self) -> tempfile._TemporaryFileWrapper[bytes]:
         """A private file for an insert's data, next to the store so the engine can read it."""

@@ -31,6 +31,12 @@ _TOKEN = re.compile(
     re.S | re.X,
 )
 _OPENERS = frozenset(b"'\"`")
+_PARAMETER_NAME = re.compile(rb"[^:}\s]*")
+
+
+def _names_parameter(buf: bytes, pos: int) -> bool:
+    """Whether ``pos`` starts the name of a ``{name:Type}`` query parameter."""
+    return buf[:pos].rstrip().endswith(b"{")
 
 
 class NeedMore(ChdbHttpError):
@@ -83,9 +89,12 @@ def tokens(buf: bytes, complete: bool) -> Iterator[Token]:
         stop = match.end()
         if kind == "block":
             stop = _block_comment_end(buf, pos)
-        elif kind == "heredoc":
+        elif kind == "heredoc" and not _names_parameter(buf, pos):
             closing = buf.find(match.group(0), stop)
             stop = -1 if closing < 0 else closing + len(match.group(0))
+        elif kind == "heredoc":  # {$x$:Int32}: a query parameter's name, not a heredoc
+            kind = "word"
+            stop = _PARAMETER_NAME.match(buf, pos).end()  # type: ignore[union-attr]
         elif kind == "p" and buf[pos] in _OPENERS:
             stop = -1
         if stop < 0:
@@ -155,6 +164,32 @@ def _trailing_format(toks: list[Token]) -> str | None:
             ):
                 found = toks[index + 1].name
     return found
+
+
+def without_format(buf: bytes) -> bytes:
+    """The query without its trailing ``FORMAT name [SETTINGS ...]`` and ``;``."""
+    toks = list(tokens(buf, complete=True))
+    depth, cut = 0, len(buf)
+    for index, token in enumerate(toks):
+        if token.text in (b"(", b"["):
+            depth += 1
+        elif token.text in (b")", b"]"):
+            depth -= 1
+        elif (
+            depth == 0
+            and token.upper == "FORMAT"
+            and index + 1 < len(toks)
+            and toks[index + 1].kind in ("word", "qid")
+            and (
+                index + 2 == len(toks)
+                or toks[index + 2].text == b";"
+                or toks[index + 2].upper == "SETTINGS"
+            )
+        ):
+            cut = token.start
+        elif depth == 0 and token.text == b";":
+            cut = min(cut, token.start)
+    return buf[:cut]
 
 
 class _Tokens:

@@ -16,3 +16,16 @@ def test_double_slash_comments_hide_what_they_say() -> None:
     assert statement.output_format == "JSONEachRow"
     assert not statement.multi
     assert not statement.outfile
+
+
+def test_a_parameter_name_with_dollars_is_not_a_heredoc() -> None:
+    statement = sql.analyze(b"SELECT {$x$:Int32} INTO OUTFILE 'x'")
+    assert statement.outfile
+    assert sql.analyze(b"SELECT {$x$:Int32} FORMAT JSON").output_format == "JSON"
+    assert sql.analyze(b"SELECT $tag$ it's ; $tag$ FORMAT CSV").output_format == "CSV"
+    assert not sql.analyze(b"SELECT $tag$ it's ; $tag$").multi
+
+
+def test_without_format() -> None:
+    assert sql.without_format(b"SELECT (1) FORMAT Native SETTINGS a=1;") == b"SELECT (1) "
+    assert sql.without_format(b"SELECT format('{}', 1)") == b"SELECT format('{}', 1)"
