@@ -29,10 +29,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from . import guard, sql
-from .errors import EngineError
+from .errors import QUERY_WAS_CANCELLED, TIMEOUT_EXCEEDED, ClickHouseError, EngineError
 from .limits import Limits
 from .protocol import ServerIdentity, Summary
 from .sessions import SessionKey, Sessions
+from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,9 @@ class Engine:
         self.identity = ServerIdentity(display_name, ENGINE_TIMEZONE, "")
         self.catalog = guard.Catalog(frozenset(), frozenset())
         self.sessions = Sessions()
+        self._watchdog = Watchdog(
+            self._keeper_query, interval=0.5, grace=self.limits.overrun_grace_seconds
+        )
         self._keeper: Any = None
         self._lock = threading.Lock()
 
@@ -111,9 +115,18 @@ class Engine:
         self.catalog = guard.Catalog.of(
             functions.bytes().decode().split(), engines.bytes().decode().split()
         )
+        self._watchdog.start()
+
+    def _keeper_query(self, text: str, params: dict[str, str]) -> str:
+        with self._lock:
+            if self._keeper is None:
+                return ""
+            result = self._keeper.query(text, "TSV", params=params)
+        return str((result.bytes() or b"").decode("utf-8", "replace"))
 
     def close(self) -> None:
         """Close the keeper: the store's files are consistent and the next owner can open them."""
+        self._watchdog.stop()
         self.sessions.close()
         with self._lock:
             if self._keeper is not None:
@@ -134,7 +147,8 @@ class Engine:
         with self._session(job) as conn:
             started = time.monotonic_ns()
             self._check(conn, job)
-            result = _call(conn.query, job.sql, job.fmt, params=dict(job.params))
+            with _timeouts(started, job.time_limit):
+                result = _call(conn.query, job.sql, job.fmt, params=dict(job.params))
             body = result.bytes() or b""
             return Result(body, _summary(result, len(body), time.monotonic_ns() - started))
 
@@ -148,14 +162,15 @@ class Engine:
         except BaseException:
             session.__exit__(None, None, None)
             raise
-        return EngineStream(streaming, session)
+        return EngineStream(streaming, session, job.time_limit)
 
     def insert(self, job: Job, data: Path) -> Summary:
         """Run an ``INSERT ... FROM INFILE`` that ``job.sql`` names ``data`` in."""
         with self._session(job) as conn:
             started = time.monotonic_ns()
             self._check(conn, job)
-            result = _call(conn.query, job.sql, "TabSeparated", params=dict(job.params))
+            with _timeouts(started, job.time_limit):
+                result = _call(conn.query, job.sql, "TabSeparated", params=dict(job.params))
             return _summary(result, 0, time.monotonic_ns() - started)
 
     def column_types(self, job: Job) -> list[str] | None:
@@ -238,6 +253,22 @@ class Engine:
             )
 
 
+@contextlib.contextmanager
+def _timeouts(started_ns: int, time_limit: float) -> Iterator[None]:
+    """A query the watchdog cancelled after the time limit: TIMEOUT_EXCEEDED, as ClickHouse's."""
+    try:
+        yield
+    except EngineError as exc:
+        elapsed = (time.monotonic_ns() - started_ns) / 1e9
+        if exc.code != QUERY_WAS_CANCELLED or elapsed < time_limit:
+            raise
+        raise ClickHouseError(
+            TIMEOUT_EXCEEDED,
+            f"Timeout exceeded: elapsed {elapsed * 1000:.3f} ms, maximum: "
+            f"{time_limit * 1000:.3f} ms (the server cancelled the query)",
+        ) from exc
+
+
 def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
     """Call into chdb; its errors become ClickHouse errors with the engine's own message."""
     try:
@@ -249,15 +280,23 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
 class EngineStream:
     """A query's answer as the engine produces it, block by block, on its own session."""
 
-    def __init__(self, streaming: Any, session: contextlib.AbstractContextManager[Any]) -> None:
+    def __init__(
+        self,
+        streaming: Any,
+        session: contextlib.AbstractContextManager[Any],
+        time_limit: float = float("inf"),
+    ) -> None:
         self._streaming = streaming
         self._session: contextlib.AbstractContextManager[Any] | None = session
+        self._started = time.monotonic_ns()
+        self._time_limit = time_limit
         self.rows = 0
 
     def next(self) -> bytes | None:
         """The next non-empty chunk, or None at the end; engine errors raise EngineError."""
         while True:
-            chunk = _call(self._streaming.fetch)
+            with _timeouts(self._started, self._time_limit):
+                chunk = _call(self._streaming.fetch)
             if chunk is None:
                 return None
             self.rows += int(chunk.rows_read())

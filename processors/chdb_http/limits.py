@@ -49,6 +49,10 @@ FIXED_SETTINGS = (
     "max_temporary_data_on_disk_size_for_query",
 )
 
+# Settings that may not go above ClickHouse's default: each bounds work the engine cannot
+# interrupt to check the time limit.
+FIXED_CEILINGS = {"function_sleep_max_microseconds_per_block": "3000000"}
+
 
 def _physical_memory() -> int:
     try:
@@ -79,6 +83,8 @@ class Limits:
     """0: as many as the server has engine threads."""
     queue_wait_seconds: float = DEFAULT_QUEUE_WAIT_SECONDS
     """How long a query waits for a free slot before TOO_MANY_SIMULTANEOUS_QUERIES."""
+    overrun_grace_seconds: float = 1.0
+    """How far past its time limit a query runs before the watchdog cancels it."""
 
     def ceilings(self) -> dict[str, str]:
         """The capped settings and their ceilings, as the engine spells values."""
@@ -103,6 +109,9 @@ class Limits:
         constraints = "".join(
             f"<{name}><min>{minimum.get(name, '1')}</min><max>{escape(value)}</max></{name}>"
             for name, value in self.ceilings().items()
+        )
+        constraints += "".join(
+            f"<{name}><max>{value}</max></{name}>" for name, value in FIXED_CEILINGS.items()
         )
         constraints += "".join(f"<{name}><readonly/></{name}>" for name in FIXED_SETTINGS)
         return (

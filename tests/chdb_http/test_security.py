@@ -453,3 +453,20 @@ def test_a_client_that_stops_reading_is_a_disconnect_not_an_error(guarded: Serve
     assert "went away" in log, log[-2000:]
     assert "Traceback" not in log and " ERROR " not in log, log[-2000:]
     alive(guarded)
+
+
+def test_the_watchdog_cancels_queries_past_their_limit(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).with_name("overrun.py")
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["code"] == 394, outcome  # QUERY_WAS_CANCELLED: before the server's limit
+    assert outcome["seconds"] < 4, outcome  # the engine would have let it finish (code 0)
