@@ -29,7 +29,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from . import guard, sql
-from .errors import QUERY_WAS_CANCELLED, TIMEOUT_EXCEEDED, ClickHouseError, EngineError
+from .errors import (
+    QUERY_WAS_CANCELLED,
+    SYNTAX_ERROR,
+    TIMEOUT_EXCEEDED,
+    ClickHouseError,
+    EngineError,
+)
 from .limits import Limits
 from .protocol import ServerIdentity, Summary
 from .sessions import SessionKey, Sessions
@@ -204,9 +210,15 @@ class Engine:
         """Refuse (ACCESS_DENIED) what ``job.policy`` forbids, judged on the engine's parse."""
         if job.policy is None:
             return
-        explained = _call(
-            conn.query, b"EXPLAIN AST " + job.sql, "TabSeparatedRaw", params=dict(job.params)
-        )
+        text = b"EXPLAIN AST " + job.sql
+        # chdb runs every statement of a text, EXPLAIN's included: one statement, or nothing.
+        count = _statements(conn, text)
+        if count > 1:
+            raise ClickHouseError(SYNTAX_ERROR, "Syntax error (Multi-statements are not allowed)")
+        if count == 0:  # does not parse: the engine's own words, on at most one statement
+            _call(conn.query, text.split(b";", 1)[0], "TabSeparatedRaw", params=dict(job.params))
+            raise ClickHouseError(SYNTAX_ERROR, "Syntax error")
+        explained = _call(conn.query, text, "TabSeparatedRaw", params=dict(job.params))
         ast = (explained.bytes() or b"").decode("utf-8", "replace")
         database = job.database
         if not job.policy.writer:  # unqualified names: the current database (sessions keep USE)
@@ -251,6 +263,17 @@ class Engine:
                 ),
                 "TabSeparated",
             )
+
+
+def _statements(conn: Any, text: bytes) -> int:
+    """How many statements the engine's parser finds in ``text`` (0: it does not parse)."""
+    classify = getattr(getattr(conn, "_conn", None), "classify_query", None)
+    if classify is None:  # an engine without it: any ';' before the end is a second statement
+        return 2 if b";" in text.rstrip().rstrip(b";") else 1
+    try:
+        return int(classify(text.decode("utf-8", "replace"))["statement_count"])
+    except Exception:
+        return 0
 
 
 @contextlib.contextmanager

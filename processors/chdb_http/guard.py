@@ -43,6 +43,7 @@ DEFAULT_TABLE_FUNCTIONS = frozenset(
         "generate_series",
         "generateseries",
         "values",
+        "sqlstandardvalues",
         "null",
         "view",
         "format",

@@ -187,6 +187,9 @@ def test_no_network_through_sql(guarded: Server, user: str) -> None:
         "SELECT * FROM executable('id', 'TSV', 'x String')",
         "SELECT * FROM hdfs('hdfs://127.0.0.1:9000/x', 'TSV', 'x String')",
         "SELECT * FROM merge('system', '^processes$')",
+        "SELECT * FROM Python(self)",  # chdb reads the server process's own objects
+        "SELECT * FROM filesystem('/')",
+        "SELECT * FROM icebergLocal('/etc')",
         f"SELECT * FROM numbers(1) WHERE number IN (SELECT 1 FROM url('{loopback}', 'RawBLOB'))",
     ):
         assert code(guarded, user, attack) == "497", attack
@@ -470,3 +473,24 @@ def test_the_watchdog_cancels_queries_past_their_limit(tmp_path: Path) -> None:
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome["code"] == 394, outcome  # QUERY_WAS_CANCELLED: before the server's limit
     assert outcome["seconds"] < 4, outcome  # the engine would have let it finish (code 0)
+
+
+def test_a_second_statement_never_runs_even_inside_the_check(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).with_name("engine_checks.py")
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome == {
+        "SELECT 1; SELECT * FROM file('/etc/hostname', 'LineAsString')": 62,
+        "SELEC 1; SELECT * FROM file('/etc/hostname', 'LineAsString')": 62,
+        "SELECT 1;": 0,
+        "SELECT 'a;b'": 0,
+    }
