@@ -257,7 +257,9 @@ def _path(policy: Policy, name: str, tree: list[Node], index: int) -> None:
     text = literal.label if literal is not None else ""
     if not (len(text) >= 2 and text[0] == text[-1] == "'"):
         raise _denied(policy, f"{name}() with a path that is not a string literal")
-    path = text[1:-1].replace("\\'", "'").replace("\\\\", "\\")
+    path = _unquoted(text[1:-1])
+    if path is None:
+        raise _denied(policy, f"{name}() with control characters in its path")
     if not os.path.isabs(path) or any(char in path for char in "*?{}[]"):
         raise _denied(policy, f"{name}() with a relative path or a glob")
     real = os.path.realpath(path)
@@ -265,6 +267,24 @@ def _path(policy: Policy, name: str, tree: list[Node], index: int) -> None:
         root = os.path.realpath(protected)
         if real == root or real.startswith(root.rstrip("/") + "/"):
             raise _denied(policy, f"{name}('{path}'): the server's own files")
+
+
+def _unquoted(body: str) -> str | None:
+    """A string literal's value as the AST dump escapes it (None: it has other escapes)."""
+    out: list[str] = []
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char == "\\":
+            following = body[index + 1 : index + 2]
+            if following not in ("\\", "'"):
+                return None
+            out.append(following)
+            index += 2
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
 
 
 def _table_function(policy: Policy, name: str, what: str | None = None) -> None:
