@@ -132,6 +132,7 @@ class QueryHandler:
                 user.readonly,
                 user.table_functions | self.config.allow_table_functions,
                 self._protected,
+                user.may_set,
             ),
         )
         if request.method == "POST" or user.readonly:  # a GET of a writer runs read-only, alone

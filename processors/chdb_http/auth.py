@@ -17,9 +17,9 @@ Users file (TOML or JSON, chosen by its suffix)::
 Roles (``role``, or the older ``readonly`` level, which maps onto them):
 
 * ``writer`` (readonly = 0): reads, writes, DDL, KILL, SYSTEM, every system table;
-* ``dashboard`` (readonly = 2): reads, and may change settings within the server's
-  limits (Grafana's plugin sends some): what it may send as URL settings is
-  :data:`DASHBOARD_SETTINGS`;
+* ``dashboard`` (readonly = 2): reads, and may change the settings on
+  :data:`DASHBOARD_SETTINGS` (Grafana's plugin sends some), in the URL or the query
+  text (query_settings.py), within the server's limits;
 * ``readonly`` (readonly = 1): reads, settings fixed.
 
 No account reaches the host or the network through SQL (see guard.py); accounts that

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from . import errors, sql
+from . import errors, query_settings, sql
 
 # Table functions that read nothing but their arguments, the store or the query's data.
 DEFAULT_TABLE_FUNCTIONS = frozenset(
@@ -144,6 +144,8 @@ class Policy:
     user: str
     writer: bool
     table_functions: frozenset[str] = DEFAULT_TABLE_FUNCTIONS
+    may_set: Callable[[str], bool] | None = None
+    """Which settings the query text may change (None: any, within the engine's limits)."""
     protected: tuple[str, ...] = ()
     """Paths a writer with ``file`` enabled still may not name: the store, the users file."""
 
@@ -217,6 +219,8 @@ def check(
         raise errors.ClickHouseError(errors.INTO_OUTFILE_NOT_ALLOWED, "INTO OUTFILE is not allowed")
     if not policy.writer and root in WRITER_ONLY_QUERIES:
         raise _denied(policy, WRITER_ONLY_QUERIES[root] + " (a writer's command)")
+    if policy.may_set is not None:
+        _settings(policy, policy.may_set, tree, text)
     first_in_storage: set[int] = set()
     for index, node in enumerate(tree):
         if node.kind == "Storage definition" and index + 1 < len(tree):
@@ -241,6 +245,25 @@ def check(
                 _table_function(policy, DICTIONARY_SOURCES.get(lowered, lowered), f"SOURCE({name})")
         elif node.kind in ("TableIdentifier", "Identifier") and not policy.writer:
             _system_table(policy, name, node.kind == "TableIdentifier", database)
+
+
+def _settings(
+    policy: Policy, may_set: Callable[[str], bool], tree: list[Node], text: bytes
+) -> None:
+    names, clauses = query_settings.changed(text)
+    if clauses != sum(1 for node in tree if node.kind == "Set"):
+        raise errors.ClickHouseError(
+            errors.READONLY,
+            f"{policy.user}: the SETTINGS of this query cannot be checked "
+            "(a dashboard account may change only the settings on its list)",
+        )
+    for name in names:
+        if not may_set(name):
+            raise errors.ClickHouseError(
+                errors.READONLY,
+                f"Cannot modify '{name}' setting in readonly mode "
+                f"({policy.user} is a dashboard account)",
+            )
 
 
 def _path(policy: Policy, name: str, tree: list[Node], index: int) -> None:
@@ -323,11 +346,15 @@ def _denied(policy: Policy, what: str) -> errors.ClickHouseError:
 
 
 def policy_for(
-    user: str, readonly: int, extra: Iterable[str] = (), protected: Iterable[str] = ()
+    user: str,
+    readonly: int,
+    extra: Iterable[str] = (),
+    protected: Iterable[str] = (),
+    may_set: Callable[[str], bool] | None = None,
 ) -> Policy:
     """The policy of an account: writers get the defaults plus what the operator enabled."""
     if readonly:
-        return Policy(user, writer=False)
+        return Policy(user, writer=False, may_set=may_set if readonly == 2 else None)
     return Policy(
         user,
         writer=True,

@@ -414,6 +414,17 @@ def test_the_dashboard_account_works_for_grafana_but_writes_nothing(guarded: Ser
     assert code(guarded, "grafana", "SET readonly = 0") == "164"
     assert code(guarded, "grafana", "SELECT 1", readonly="0") == "164"
     assert code(guarded, "grafana", "SELECT 1", allow_ddl="1") == "164"
+    # ... in the query text too: only the settings on its list
+    for text in (
+        "SELECT 1 SETTINGS allow_introspection_functions = 1",
+        "SELECT * FROM (SELECT 1 SETTINGS max_threads = 1, `allow_ddl` = 1)",
+        "SET allow_introspection_functions = 1",
+    ):
+        assert code(guarded, "grafana", text) == "164", text
+    assert ask(guarded, "grafana", "SELECT 3 SETTINGS max_threads = 1, log_comment = 'x'")[2] == (
+        b"3\n"
+    )
+    assert code(guarded, "default", "SELECT 1 SETTINGS allow_introspection_functions = 1") is None
     reader = client(guarded, "grafana")
     try:
         assert reader.command("SELECT 1") == 1

@@ -29,3 +29,15 @@ def test_a_parameter_name_with_dollars_is_not_a_heredoc() -> None:
 def test_without_format() -> None:
     assert sql.without_format(b"SELECT (1) FORMAT Native SETTINGS a=1;") == b"SELECT (1) "
     assert sql.without_format(b"SELECT format('{}', 1)") == b"SELECT format('{}', 1)"
+
+
+def test_settings_a_query_changes() -> None:
+    from chdb_http.query_settings import changed
+
+    assert changed(b"SELECT 1 SETTINGS a = 1, b = 'x' FORMAT JSON") == (["a", "b"], 1)
+    assert changed(b"SET a = [1, 2], `b` = -1") == (["a", "b"], 1)
+    assert changed(b"SELECT * FROM (SELECT 1 SETTINGS a = 1) SETTINGS b = {'k': 1}") == (
+        ["a", "b"],
+        2,
+    )
+    assert changed(b"SELECT settings FROM t WHERE settings = 1") == ([], 0)
