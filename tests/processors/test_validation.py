@@ -79,12 +79,8 @@ def test_missing_payload() -> None:
 
 @pytest.mark.parametrize(
     ("column", "data"),
-    [
-        ("values", b"\x00" * 12),
-        ("steps", b"\x00" * 16),
-        ("key_index", b"\x00" * 8),
-        ("row_lengths", b"\x05\x00\x00\x00"),
-    ],
+    [("values", b"\x00" * 12), ("steps", b"\x00" * 16), ("key_index", b"\x00" * 8),
+     ("row_lengths", b"\x05\x00\x00\x00")],
 )
 def test_metric_columns_must_line_up(column: str, data: bytes) -> None:
     batch = metrics([(1, 10, {"loss": 0.5})])

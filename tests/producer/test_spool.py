@@ -244,7 +244,9 @@ def test_a_corrupted_record_is_skipped_and_the_records_after_it_are_read(tmp_pat
 
     checkpoint = Checkpoint(tmp_path / "cp.json")
     result = SpoolReader(tmp_path).read(checkpoint)
-    assert [r.payload for r in result.records] == [b"record-%d" % i for i in range(10) if i != 4]
+    assert [r.payload for r in result.records] == [
+        b"record-%d" % i for i in range(10) if i != 4
+    ]
     assert result.damage == [
         SegmentDamage(segment.name, fifth_starts, "checksum mismatch", resumes_at=sixth_starts)
     ]

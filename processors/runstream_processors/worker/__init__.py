@@ -1,11 +1,11 @@
 """The Kafka worker: ``runstream.events.v1`` → validation → ClickHouse, invalid events → DLQ.
 
-app.py           faust App and agent; ``run_worker`` runs one process
-pipeline.py      batches → per-partition chunks → store thread → DLQ → acks
-store_writer.py  chunks through the ingest core (ingest/core.py), retries (blocking side)
-journal.py       chunk boundaries kept in Kafka so replays rebuild identical chunks
-dlq.py           dead letters to ``runstream.dlq.v1``
-stats.py         throughput and lag in the log
+    app.py           faust App and agent; ``run_worker`` runs one process
+    pipeline.py      batches → per-partition chunks → store thread → DLQ → acks
+    store_writer.py  chunks through the ingest core (ingest/core.py), retries (blocking side)
+    journal.py       chunk boundaries kept in Kafka so replays rebuild identical chunks
+    dlq.py           dead letters to ``runstream.dlq.v1``
+    stats.py         throughput and lag in the log
 """
 
 from __future__ import annotations

@@ -50,12 +50,8 @@ class Journal:
         """Durably note the chunks about to be written (one request for all partitions)."""
         from kafka.structs import OffsetAndMetadata, TopicPartition
 
-        offsets = {
-            TopicPartition(self._topic, chunk.partition): OffsetAndMetadata(
-                chunk.start, f"{_PREFIX}{chunk.end}", -1
-            )
-            for chunk in chunks
-        }
+        offsets = {TopicPartition(self._topic, chunk.partition):
+                   OffsetAndMetadata(chunk.start, f"{_PREFIX}{chunk.end}", -1) for chunk in chunks}
         self._call(lambda consumer: consumer.commit(offsets, timeout_ms=self._timeout_ms))
 
     def last(self, partition: int) -> tuple[int, int] | None:
@@ -63,12 +59,11 @@ class Journal:
         from kafka.structs import TopicPartition
 
         tp = TopicPartition(self._topic, partition)
-        entry = self._call(
-            lambda consumer: consumer.committed(tp, metadata=True, timeout_ms=self._timeout_ms)
-        )
+        entry = self._call(lambda consumer: consumer.committed(tp, metadata=True,
+                                                               timeout_ms=self._timeout_ms))
         if entry is None or entry.offset is None or not entry.metadata.startswith(_PREFIX):
             return None
-        return int(entry.offset), int(entry.metadata[len(_PREFIX) :])
+        return int(entry.offset), int(entry.metadata[len(_PREFIX):])
 
     def read(self, partition: int, start: int, end: int) -> list[RawRecord] | None:
         """The records of offsets ``[start, end)`` read straight from the partition.
@@ -93,9 +88,8 @@ class Journal:
                 while time.monotonic() < deadline:
                     for message in consumer.poll(timeout_ms=500).get(tp, []):
                         if start <= message.offset < end:
-                            records.append(
-                                RawRecord(partition, message.offset, message.key, message.value)
-                            )
+                            records.append(RawRecord(partition, message.offset, message.key,
+                                                     message.value))
                     if consumer.position(tp) >= end:
                         return True
                 return False
@@ -106,10 +100,8 @@ class Journal:
         if complete is None:
             return None
         if not complete:
-            raise JournalError(
-                f"could not read offsets {start}..{end - 1} of partition "
-                f"{partition} in time (got {len(records)} records)"
-            )
+            raise JournalError(f"could not read offsets {start}..{end - 1} of partition "
+                               f"{partition} in time (got {len(records)} records)")
         return records
 
     def close(self) -> None:
@@ -131,11 +123,8 @@ class Journal:
             from kafka import KafkaConsumer
 
             self._consumer = KafkaConsumer(
-                bootstrap_servers=self._bootstrap.split(","),
-                group_id=self._group,
-                client_id="runstream-worker-journal",
-                enable_auto_commit=False,
-                reconnect_backoff_max_ms=1000,
-                request_timeout_ms=self._timeout_ms,
+                bootstrap_servers=self._bootstrap.split(","), group_id=self._group,
+                client_id="runstream-worker-journal", enable_auto_commit=False,
+                reconnect_backoff_max_ms=1000, request_timeout_ms=self._timeout_ms,
             )
         return self._consumer

@@ -56,8 +56,7 @@ class Pipeline:
         self._writer = writer
         self._stop = stop
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="runstream-store"
-        )
+            max_workers=1, thread_name_prefix="runstream-store")
         self._partitions: dict[int, _Partition] = {}
         self._highwater: Callable[[int], int | None] = lambda partition: None
         self._dlq: DeadLetterTopic | None = None
@@ -146,30 +145,18 @@ class Pipeline:
         state.replay = None
         chunk = await self._run(self._writer.read_chunk, partition, start, end)
         if chunk is None:
-            logger.warning(
-                "partition %d: journaled chunk %d..%d is gone from Kafka; going on without it",
-                partition,
-                start,
-                end - 1,
-            )
+            logger.warning("partition %d: journaled chunk %d..%d is gone from Kafka; going on "
+                           "without it", partition, start, end - 1)
             return
-        logger.info(
-            "partition %d: rewriting the journaled chunk %d..%d as it was",
-            partition,
-            start,
-            end - 1,
-        )
+        logger.info("partition %d: rewriting the journaled chunk %d..%d as it was", partition,
+                    start, end - 1)
         await self._store([chunk], journal=False)
 
     async def _store(self, chunks: list[Chunk], journal: bool) -> None:
         began = time.monotonic()
         outcomes: list[ChunkOutcome] = await self._run(self._writer.write, chunks, journal)
-        logger.debug(
-            "stored %d records in %d chunks in %.3fs",
-            sum(len(c.records) for c in chunks),
-            len(chunks),
-            time.monotonic() - began,
-        )
+        logger.debug("stored %d records in %d chunks in %.3fs", sum(len(c.records) for c in chunks),
+                     len(chunks), time.monotonic() - began)
         for chunk, outcome in zip(chunks, outcomes, strict=True):
             if outcome.rejected and self._dlq is not None:
                 await self._dlq.send(outcome.rejected)

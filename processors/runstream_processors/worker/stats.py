@@ -45,12 +45,9 @@ class Stats:
         logger.info(
             "%.0f records/s, %.0f metric points/s, %d new events, %d replayed, "
             "%d dead letters; lag %s records",
-            (current.records - last.records) / seconds,
-            (current.points - last.points) / seconds,
-            current.written - last.written,
-            current.duplicates - last.duplicates,
-            current.dead_letters - last.dead_letters,
-            "?" if lag is None else lag,
+            (current.records - last.records) / seconds, (current.points - last.points) / seconds,
+            current.written - last.written, current.duplicates - last.duplicates,
+            current.dead_letters - last.dead_letters, "?" if lag is None else lag,
         )
         self._last = Totals(**vars(current))
         self._last_at = now

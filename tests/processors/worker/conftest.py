@@ -31,9 +31,8 @@ def kafka_topics(kafka_bootstrap: str) -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def pipeline(
-    kafka_bootstrap: str, kafka_topics: tuple[str, str], tmp_path: Path
-) -> Iterator[Pipeline]:
+def pipeline(kafka_bootstrap: str, kafka_topics: tuple[str, str],
+             tmp_path: Path) -> Iterator[Pipeline]:
     """Everything a worker test needs; every process it started is gone afterwards."""
     server, url = start_store_server(tmp_path / "store")
     events, dlq = kafka_topics

@@ -31,18 +31,8 @@ from runstream_processors.kinds import REGISTRY
 
 HERE = Path(__file__).resolve().parent
 TRAIN_JOB = HERE / "train_job.py"
-TABLES = (
-    "runs_started",
-    "params",
-    "packages",
-    "metrics",
-    "system",
-    "samples",
-    "artifacts",
-    "datasets",
-    "summaries",
-    "runs_finished",
-)
+TABLES = ("runs_started", "params", "packages", "metrics", "system", "samples", "artifacts",
+          "datasets", "summaries", "runs_finished")
 _CLI = [sys.executable, "-m", "runstream_processors.cli.main"]
 
 
@@ -119,61 +109,35 @@ class Pipeline:
         return self.root / "train"
 
     def train_env(self, bootstrap: str | None = None) -> dict[str, str]:
-        return clean_env(
-            RUNSTREAM_DIR=str(self.train_dir),
-            RUNSTREAM_KAFKA_BOOTSTRAP=bootstrap or self.bootstrap,
-            RUNSTREAM_KAFKA_TOPIC=self.events_topic,
-        )
+        return clean_env(RUNSTREAM_DIR=str(self.train_dir),
+                         RUNSTREAM_KAFKA_BOOTSTRAP=bootstrap or self.bootstrap,
+                         RUNSTREAM_KAFKA_TOPIC=self.events_topic)
 
     def job(self, run: int, *args: str, bootstrap: str | None = None) -> Process:
         command = [sys.executable, str(TRAIN_JOB), "--run", str(run), *args]
-        process = Process.start(
-            f"job {run}", command, self.train_env(bootstrap), self.root / f"job-{run}.log"
-        )
+        process = Process.start(f"job {run}", command, self.train_env(bootstrap),
+                                self.root / f"job-{run}.log")
         self.processes.append(process)
         return process
 
     def worker(self, name: str = "worker", *args: str, ready: bool = True) -> Process:
         """``runstream worker`` in this pipeline's group; by default, wait until it consumes."""
-        env = clean_env(
-            RUNSTREAM_DIR=str(self.root / "worker"),
-            RUNSTREAM_KAFKA_BOOTSTRAP=self.bootstrap,
-            RUNSTREAM_KAFKA_TOPIC=self.events_topic,
-            RUNSTREAM_CLICKHOUSE_URL=self.store_url,
-        )
-        command = [
-            *_CLI,
-            "worker",
-            "--group",
-            self.group,
-            "--dlq-topic",
-            self.dlq_topic,
-            "--partitions",
-            "3",
-            "--batch-wait",
-            "0.1",
-            "--stats-interval",
-            "1",
-            *args,
-        ]
+        env = clean_env(RUNSTREAM_DIR=str(self.root / "worker"),
+                        RUNSTREAM_KAFKA_BOOTSTRAP=self.bootstrap,
+                        RUNSTREAM_KAFKA_TOPIC=self.events_topic,
+                        RUNSTREAM_CLICKHOUSE_URL=self.store_url)
+        command = [*_CLI, "worker", "--group", self.group, "--dlq-topic", self.dlq_topic,
+                   "--partitions", "3", "--batch-wait", "0.1", "--stats-interval", "1", *args]
         process = Process.start(name, command, env, self.root / f"{name}.log")
         self.processes.append(process)
         if ready:
-            self.wait_until(
-                lambda: "[^Worker]: Ready" in process.log.read_text(errors="replace"),
-                f"{name} to be ready",
-                timeout=90,
-            )
+            self.wait_until(lambda: "[^Worker]: Ready" in process.log.read_text(errors="replace"),
+                            f"{name} to be ready", timeout=90)
         return process
 
     def sync(self, *args: str, bootstrap: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*_CLI, "sync", *args],
-            env=self.train_env(bootstrap),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return subprocess.run([*_CLI, "sync", *args], env=self.train_env(bootstrap),
+                              capture_output=True, text=True, timeout=300)
 
     @contextlib.contextmanager
     def client(self) -> Iterator[Any]:
@@ -202,9 +166,8 @@ class Pipeline:
         pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{logs}")
 
     def wait_for_events(self, count: int, timeout: float = 120.0) -> None:
-        self.wait_until(
-            lambda: self.stored_events() >= count, f"{count} events in the store", timeout
-        )
+        self.wait_until(lambda: self.stored_events() >= count, f"{count} events in the store",
+                        timeout)
 
     def stored_events(self) -> int:
         return int(self.scalar("SELECT count() FROM runstream.events_seen"))
@@ -242,9 +205,8 @@ def expected_rows(envelopes: list[pb.Envelope]) -> dict[str, int]:
 
 
 def stored_rows(pipeline: Pipeline) -> dict[str, int]:
-    return {
-        table: int(pipeline.scalar(f"SELECT count() FROM runstream.{table}")) for table in TABLES
-    }
+    return {table: int(pipeline.scalar(f"SELECT count() FROM runstream.{table}"))
+            for table in TABLES}
 
 
 def duplicated_rows(pipeline: Pipeline) -> dict[str, int]:
@@ -252,10 +214,8 @@ def duplicated_rows(pipeline: Pipeline) -> dict[str, int]:
     duplicated = {}
     for table in TABLES:
         key = "event_id, idx" if table in ("metrics", "system", "samples") else "*"
-        sql = (
-            f"SELECT count() - (SELECT count() FROM (SELECT DISTINCT {key} "
-            f"FROM runstream.{table})) FROM runstream.{table}"
-        )
+        sql = (f"SELECT count() - (SELECT count() FROM (SELECT DISTINCT {key} "
+               f"FROM runstream.{table})) FROM runstream.{table}")
         duplicated[table] = int(pipeline.scalar(sql))
     return duplicated
 
@@ -264,8 +224,7 @@ def metric_fingerprint(pipeline: Pipeline) -> list[tuple[Any, ...]]:
     """What a user's queries would see of the metrics: per run and key, count/sum/min/max."""
     return pipeline.query(
         "SELECT run_id, key, count(), round(sum(value), 6), min(step), max(step) "
-        "FROM runstream.metrics GROUP BY run_id, key ORDER BY run_id, key"
-    )
+        "FROM runstream.metrics GROUP BY run_id, key ORDER BY run_id, key")
 
 
 def job_report(process: Process) -> dict[str, Any]:
@@ -287,24 +246,10 @@ def wait_for_file(path: Path, timeout: float = 60.0) -> None:
 def start_store_server(root: Path, timeout: float = 90.0) -> tuple[Process, str]:
     """``runstream store serve`` on a free port (it owns ``root``'s embedded store)."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "runstream_processors.cli.store",
-        "serve",
-        "--port",
-        str(port),
-        "--ingest-interval",
-        "0",
-        "--log-level",
-        "WARNING",
-    ]
-    server = Process.start(
-        "store server",
-        command,
-        clean_env(RUNSTREAM_DIR=str(root)),
-        root.with_name(root.name + "-server.log"),
-    )
+    command = [sys.executable, "-m", "runstream_processors.cli.store", "serve",
+               "--port", str(port), "--ingest-interval", "0", "--log-level", "WARNING"]
+    server = Process.start("store server", command, clean_env(RUNSTREAM_DIR=str(root)),
+                           root.with_name(root.name + "-server.log"))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -322,16 +267,9 @@ def expected_fingerprint(envelopes: list[pb.Envelope]) -> list[tuple[Any, ...]]:
     """:func:`metric_fingerprint` computed from the envelopes themselves."""
     table = REGISTRY.rows(envelopes).tables()["metrics"]
     grouped = table.group_by(["run_id", "key"]).aggregate(
-        [("value", "count"), ("value", "sum"), ("step", "min"), ("step", "max")]
-    )
-    rows = zip(
-        *(
-            grouped.column(name).to_pylist()
-            for name in ("run_id", "key", "value_count", "value_sum", "step_min", "step_max")
-        ),
-        strict=True,
-    )
-    return sorted(
-        (run, key, count, round(total, 6), first, last)
-        for run, key, count, total, first, last in rows
-    )
+        [("value", "count"), ("value", "sum"), ("step", "min"), ("step", "max")])
+    rows = zip(*(grouped.column(name).to_pylist() for name in
+                 ("run_id", "key", "value_count", "value_sum", "step_min", "step_max")),
+               strict=True)
+    return sorted((run, key, count, round(total, 6), first, last)
+                  for run, key, count, total, first, last in rows)

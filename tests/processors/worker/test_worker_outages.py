@@ -33,24 +33,12 @@ def assert_exactly_once(pipeline: Pipeline) -> None:
     assert pipeline.stored_events() == len(envelopes)
 
 
-def test_training_goes_on_while_the_broker_is_down(
-    pipeline: Pipeline, local_kafka: LocalKafka
-) -> None:
+def test_training_goes_on_while_the_broker_is_down(pipeline: Pipeline,
+                                                     local_kafka: LocalKafka) -> None:
     worker = pipeline.worker()
     half, done = pipeline.root / "half", pipeline.root / "done"
-    job = pipeline.job(
-        0,
-        "--steps",
-        "400",
-        "--keys",
-        "5",
-        "--pace",
-        "0.01",
-        "--marker",
-        str(half),
-        "--done-marker",
-        str(done),
-    )
+    job = pipeline.job(0, "--steps", "400", "--keys", "5", "--pace", "0.01",
+                       "--marker", str(half), "--done-marker", str(done))
     wait_for_file(half)
     local_kafka.kill()
     try:
@@ -69,10 +57,8 @@ def test_training_goes_on_while_the_broker_is_down(
 def kill_mid_chunk(pipeline: Pipeline, doomed: Process, timeout: float = 30.0) -> bool:
     """SIGKILL ``doomed`` as soon as a chunk is half written: metric rows stored whose event
     is not in ``events_seen`` yet (the sink writes that table last). False if never seen."""
-    sql = (
-        "SELECT count() FROM runstream.metrics WHERE event_id NOT IN "
-        "(SELECT event_id FROM runstream.events_seen)"
-    )
+    sql = ("SELECT count() FROM runstream.metrics WHERE event_id NOT IN "
+           "(SELECT event_id FROM runstream.events_seen)")
     deadline = time.monotonic() + timeout
     with pipeline.client() as client:
         while time.monotonic() < deadline and doomed.alive():
@@ -88,10 +74,8 @@ def test_a_worker_killed_mid_write_loses_and_duplicates_nothing(pipeline: Pipeli
     for job in jobs:
         assert job.wait(180) == 0, job.output()
 
-    caught = [
-        kill_mid_chunk(pipeline, pipeline.worker(f"doomed-{n}", "--batch-size", "4"))
-        for n in range(3)
-    ]
+    caught = [kill_mid_chunk(pipeline, pipeline.worker(f"doomed-{n}", "--batch-size", "4"))
+              for n in range(3)]
     assert any(caught), "never saw a half-written chunk to kill the worker in"
     assert pipeline.stored_events() < len(spool_envelopes(pipeline.train_dir / "spool" / "kafka"))
 
@@ -99,6 +83,5 @@ def test_a_worker_killed_mid_write_loses_and_duplicates_nothing(pipeline: Pipeli
     survivor = pipeline.worker("survivor", "--batch-size", "7")
     assert_exactly_once(pipeline)
     assert "rewriting the journaled chunk" in survivor.output(tail=10_000) + "".join(
-        process.output(tail=10_000) for process in pipeline.processes
-    )
+        process.output(tail=10_000) for process in pipeline.processes)
     assert survivor.stop() == 0, survivor.output()

@@ -21,9 +21,8 @@ pytestmark = pytest.mark.services
 def test_sync_ships_what_a_killed_process_left_in_the_spool(pipeline: Pipeline) -> None:
     nowhere = f"127.0.0.1:{free_port()}"  # no broker: everything stays in the spool
     done = pipeline.root / "done"
-    job = pipeline.job(
-        0, "--steps", "300", "--done-marker", str(done), "--no-finish", bootstrap=nowhere
-    )
+    job = pipeline.job(0, "--steps", "300", "--done-marker", str(done), "--no-finish",
+                       bootstrap=nowhere)
     wait_for_file(done)
     pipeline.wait_until(lambda: "logged" in job.log.read_text(), "the job to spool everything")
     job.process.send_signal(signal.SIGKILL)

@@ -32,28 +32,18 @@ def main() -> None:
     parser.add_argument("--no-finish", action="store_true", help="sleep instead of finishing")
     args = parser.parse_args()
 
-    run = runstream.init(
-        project="kafka-tests",
-        name=f"job-{args.run}",
-        config={"lr": 0.01 * (args.run + 1), "index": args.run},
-        capture_env=False,
-        capture_code=False,
-        system_interval=None,
-        heartbeat_interval=1.0,
-    )
+    run = runstream.init(project="kafka-tests", name=f"job-{args.run}",
+                         config={"lr": 0.01 * (args.run + 1), "index": args.run},
+                         capture_env=False, capture_code=False, system_interval=None,
+                         heartbeat_interval=1.0)
     for step in range(args.steps):
         run.log({f"k{key}": value(args.run, key, step) for key in range(args.keys)}, step=step)
         if args.marker and step == args.steps // 2:
             args.marker.write_text(str(step))
         if args.pace:
             time.sleep(args.pace)
-    run.log_samples(
-        [f"x{i}" for i in range(3)],
-        [str(i) for i in range(3)],
-        ["0", "1", "0"],
-        step=args.steps,
-        split="eval",
-    )
+    run.log_samples([f"x{i}" for i in range(3)], [str(i) for i in range(3)],
+                    ["0", "1", "0"], step=args.steps, split="eval")
     if args.done_marker:
         args.done_marker.write_text(str(time.time()))
     if args.no_finish:

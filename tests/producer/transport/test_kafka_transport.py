@@ -39,9 +39,8 @@ def topic(kafka_bootstrap: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def team_mode(
-    runstream_dir: Settings, kafka_bootstrap: str, topic: str, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
+def team_mode(runstream_dir: Settings, kafka_bootstrap: str, topic: str,
+              monkeypatch: pytest.MonkeyPatch) -> Settings:
     """RUNSTREAM_DIR private to the test, Kafka configured: ``runstream.init`` ships."""
     monkeypatch.setenv("RUNSTREAM_KAFKA_BOOTSTRAP", kafka_bootstrap)
     monkeypatch.setenv("RUNSTREAM_KAFKA_TOPIC", topic)
@@ -52,12 +51,8 @@ def consume(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> li
     """At least ``count`` records of ``topic`` (all partitions, from the start)."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=int(timeout * 1000),
-    )
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=int(timeout * 1000))
     records = []
     try:
         for record in consumer:
@@ -126,17 +121,13 @@ def test_logging_never_waits_for_an_absent_broker(
 
 
 def test_an_outage_longer_than_the_delivery_timeout_loses_nothing(
-    team_mode: Settings,
-    kafka_bootstrap: str,
-    topic: str,
-    local_kafka: LocalKafka,
+    team_mode: Settings, kafka_bootstrap: str, topic: str, local_kafka: LocalKafka,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """kafka-python's idempotent producer never sends again once batches expired: the
     shipper must notice, rebuild it and resend from what the broker acknowledged."""
-    transport = KafkaSpoolTransport(
-        team_mode, ShipperOptions(delivery_timeout_s=2.0, connect_timeout_s=2.0)
-    )
+    transport = KafkaSpoolTransport(team_mode, ShipperOptions(delivery_timeout_s=2.0,
+                                                              connect_timeout_s=2.0))
     factory = EnvelopeFactory("tests", uuid.uuid4().hex)
     published: list[str] = []
 
