@@ -8,27 +8,30 @@ they run on a bounded thread pool and the event loop only moves bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from aiohttp import BodyPartReader, web
 
-from . import compression, errors, native, protocol, sql
+from . import compression, errors, guard, native, protocol, sessions, sql
 from .auth import User, credentials
 from .config import ServerConfig
 from .engine import Engine, EngineStream, Job
+from .limits import QuerySlots
 from .protocol import RequestArgs, Summary
 
 log = logging.getLogger("chdb_http")
 
 CHUNK = 256 * 1024
 ROUTE_ON_LOOP = 4 * 1024  # larger chunks of SQL text are analysed on a thread
+CLIENT_CLOSED = 499  # the status the access log shows for an answer the client gave up on
 READ_ONLY_METHOD_HINT = (
     ". For queries over HTTP, method GET implies readonly. "
     "You should use method POST for modifying queries"
@@ -73,6 +76,13 @@ class QueryHandler:
         self.engine = engine
         self.config = config
         self.executor = executor
+        limits = config.limits
+        self.slots = QuerySlots(limits.max_concurrent_queries, limits.queue_wait_seconds)
+        self._running: set[str] = set()  # query ids that clients chose, while they run
+        source = config.users.source
+        self._protected = tuple(
+            str(path) for path in (config.store_dir, config.staging_dir, source) if path
+        )
 
     async def ping(self, request: web.Request) -> web.Response:
         return web.Response(text="Ok.\n")
@@ -106,6 +116,7 @@ class QueryHandler:
         parsed = protocol.parse_args(args, self.config.max_query_seconds)
         exchange.query_id = parsed.query_id
         limit = self._query_limit(parsed.settings)
+        _check_settings(user, parsed.settings)
         prefix = parsed.query.encode() + b"\n" if parsed.query else b""
         statement, head, rest = await _read_statement(prefix, body, limit)
         exchange.keyword = statement.keyword or "-"
@@ -118,16 +129,44 @@ class QueryHandler:
             database=parsed.database,
             readonly=_readonly(user, request.method),
             time_limit=self.config.max_query_seconds,
+            policy=guard.policy_for(
+                user.name,
+                user.readonly,
+                user.table_functions | self.config.allow_table_functions,
+                self._protected,
+                user.may_set,
+            ),
         )
-        if statement.data_offset is not None:
-            return await self._insert(exchange, parsed, statement, job, head, rest)
-        if (
-            statement.keyword in STREAMED_KEYWORDS
-            and job.fmt in protocol.STREAMABLE_FORMATS
-            and not parsed.wait_end_of_query
-        ):
-            return await self._stream(exchange, parsed, job)
-        return await self._run(exchange, parsed, statement, job)
+        if request.method == "POST" or user.readonly:  # a GET of a writer runs read-only, alone
+            job = replace(job, session=sessions.session_key(user.name, args))
+        chosen = request.query.get("query_id") or args.get("query_id") != exchange.query_id
+        async with self.slots.slot(), self._query_id(parsed.query_id, bool(chosen)):
+            if statement.data_offset is not None:
+                return await self._insert(exchange, parsed, statement, job, head, rest)
+            if (
+                statement.keyword in STREAMED_KEYWORDS
+                and job.fmt in protocol.STREAMABLE_FORMATS
+                and not parsed.wait_end_of_query
+            ):
+                return await self._stream(exchange, parsed, job)
+            return await self._run(exchange, parsed, statement, job)
+
+    @contextlib.asynccontextmanager
+    async def _query_id(self, query_id: str, chosen: bool) -> AsyncIterator[None]:
+        """A client's own query id runs once at a time, as in ClickHouse (216)."""
+        if not chosen:
+            yield
+            return
+        if query_id in self._running:
+            raise errors.ClickHouseError(
+                errors.QUERY_WITH_SAME_ID_IS_ALREADY_RUNNING,
+                f"Query with id = {query_id} is already running.",
+            )
+        self._running.add(query_id)
+        try:
+            yield
+        finally:
+            self._running.discard(query_id)
 
     async def _run(
         self, exchange: Exchange, parsed: RequestArgs, statement: sql.Statement, job: Job
@@ -135,8 +174,9 @@ class QueryHandler:
         result = await self._blocking(self.engine.run, job)
         exchange.summary = result.summary
         coding = self._coding(exchange.request, parsed)
+        types = await self._described(job, parsed.protocol_revision, result.body)
         body = await self._blocking(
-            _encode_all, result.body, job.fmt, parsed.protocol_revision, coding
+            _encode_all, result.body, job.fmt, parsed.protocol_revision, coding, types
         )
         returns_rows = statement.keyword in RESULT_KEYWORDS or bool(result.body)
         headers = protocol.response_headers(
@@ -162,7 +202,11 @@ class QueryHandler:
             response = web.StreamResponse(headers=headers)
             response.enable_chunked_encoding()
             await response.prepare(exchange.request)
-            await self._pump(exchange, response, stream, first, parsed, job.fmt, coding, tag)
+            try:
+                await self._pump(exchange, response, stream, first, parsed, job, coding, tag)
+            except ConnectionError:  # the client stopped reading: its choice, not our fault
+                exchange.status = CLIENT_CLOSED
+                log.info("query %s: the client went away while reading the answer", parsed.query_id)
             return response
         finally:
             await self._blocking(stream.close)
@@ -174,16 +218,18 @@ class QueryHandler:
         stream: EngineStream,
         chunk: bytes | None,
         parsed: RequestArgs,
-        fmt: str,
+        job: Job,
         coding: str | None,
         tag: str,
     ) -> None:
+        fmt = job.fmt
         encoder = compression.encoder(coding or "identity")
         revision = parsed.protocol_revision if fmt == "Native" else 0
+        types = await self._described(job, revision, chunk) if revision else None
         try:
             while chunk is not None:
                 exchange.summary.result_bytes += len(chunk)
-                await response.write(await self._blocking(_encode, encoder, chunk, revision))
+                await response.write(await self._blocking(_encode, encoder, chunk, revision, types))
                 chunk = await self._blocking(stream.next)
         except errors.ClickHouseError as error:  # headers are gone: the error goes in the body
             exchange.status = error.status
@@ -220,14 +266,11 @@ class QueryHandler:
                 + b" FORMAT "
                 + str(statement.insert_format).encode()
             )
-            job = Job(
-                insert_sql,
-                "TabSeparated",
-                QueryLimit.fitting(job.settings, insert_sql),
-                job.params,
-                job.database,
-                job.readonly,
-                job.time_limit,
+            job = replace(
+                job,
+                sql=insert_sql,
+                fmt="TabSeparated",
+                settings=QueryLimit.fitting(job.settings, insert_sql),
             )
             exchange.summary = await self._blocking(self.engine.insert, job, path)
         finally:
@@ -236,6 +279,14 @@ class QueryHandler:
             self.engine.identity, parsed.query_id, None, exchange.summary
         )
         return web.Response(body=b"", headers=headers)
+
+    async def _described(self, job: Job, revision: int, data: bytes | None) -> list[str] | None:
+        """Column types for Native at ``revision`` when chdb's output dropped DateTime zones."""
+        if job.fmt != "Native" or revision < native.TIME_ZONE_REVISION:
+            return None
+        if not data or not native.zones_dropped(data):
+            return None
+        return await self._blocking(self.engine.column_types, job)
 
     def _body_limit(self) -> BodyLimit:
         return BodyLimit(self.config.max_body_bytes, self.config.max_body_hint)
@@ -310,6 +361,17 @@ def _readonly(user: User, method: str) -> int:
     return 0 if method == "POST" else 2
 
 
+def _check_settings(user: User, settings: dict[str, str]) -> None:
+    """A dashboard account sends only the settings on its list (auth.DASHBOARD_SETTINGS)."""
+    for name in settings:
+        if not user.may_set(name):
+            raise errors.ClickHouseError(
+                errors.READONLY,
+                f"Cannot modify '{name}' setting in readonly mode "
+                f"({user.name} is a {user.role} account)",
+            )
+
+
 def _refuse(statement: sql.Statement) -> None:
     """What ClickHouse's HTTP interface refuses, refused before the engine sees it."""
     if not statement.keyword:
@@ -357,10 +419,10 @@ class QueryLimit:
         return {**settings, cls.SETTING: str(len(rewritten) + 1)}
 
     def settings(self, settings: Mapping[str, str]) -> Mapping[str, str]:
-        """The request's settings, with this limit for the engine where it is not its default."""
-        if self.SETTING in settings or self.size == sql.DEFAULT_MAX_QUERY_SIZE:
-            return settings
-        return {**settings, self.SETTING: str(self.size)}
+        """The request's settings without ``max_query_size``: the router enforced it (a lower
+        value of the request's included); the engine's own is set higher in its config
+        (``Limits.engine_max_query_size``), with room for what the server wraps around."""
+        return {name: value for name, value in settings.items() if name != self.SETTING}
 
 
 async def _read_statement(
@@ -466,17 +528,21 @@ async def _form_fields(request: web.Request, limit: BodyLimit) -> dict[str, str]
     return fields
 
 
-def _encode_all(body: bytes, fmt: str, revision: int, coding: str | None) -> bytes:
+def _encode_all(
+    body: bytes, fmt: str, revision: int, coding: str | None, types: list[str] | None = None
+) -> bytes:
     if fmt == "Native" and revision:
-        body = native.reframe(body, revision)
+        body = native.reframe(body, revision, types)
     if not coding:
         return body
     encoder = compression.encoder(coding)
     return encoder.encode(body) + encoder.finish()
 
 
-def _encode(encoder: compression.Encoder, chunk: bytes, revision: int) -> bytes:
-    return encoder.encode(native.reframe(chunk, revision) if revision else chunk)
+def _encode(
+    encoder: compression.Encoder, chunk: bytes, revision: int, types: list[str] | None = None
+) -> bytes:
+    return encoder.encode(native.reframe(chunk, revision, types) if revision else chunk)
 
 
 def _quoted(path: Path) -> bytes:

@@ -23,13 +23,23 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from .errors import EngineError
+from . import guard, sql
+from .errors import (
+    QUERY_WAS_CANCELLED,
+    SYNTAX_ERROR,
+    TIMEOUT_EXCEEDED,
+    ClickHouseError,
+    EngineError,
+)
+from .limits import Limits
 from .protocol import ServerIdentity, Summary
+from .sessions import SessionKey, Sessions
+from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,10 @@ class Job:
     database: str | None = None
     readonly: int = 0
     time_limit: float = 300.0
+    policy: guard.Policy | None = None
+    """What the query may reach, checked on its parse first; None: the server's own SQL."""
+    session: SessionKey | None = None
+    """The named session to run in (its connection is kept); None: a fresh connection."""
 
 
 @dataclass
@@ -59,11 +73,23 @@ class Result:
 class Engine:
     """The store's chdb engine, shared by every request of the server."""
 
-    def __init__(self, store_dir: Path, staging_dir: Path, display_name: str) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        staging_dir: Path,
+        display_name: str,
+        limits: Limits | None = None,
+    ) -> None:
         self.store_dir = store_dir.resolve()
         self.staging_dir = staging_dir
         self.display_name = display_name
+        self.limits = limits or Limits()
         self.identity = ServerIdentity(display_name, ENGINE_TIMEZONE, "")
+        self.catalog = guard.Catalog(frozenset(), frozenset())
+        self.sessions = Sessions()
+        self._watchdog = Watchdog(
+            self._keeper_query, interval=0.5, grace=self.limits.overrun_grace_seconds
+        )
         self._keeper: Any = None
         self._lock = threading.Lock()
 
@@ -75,16 +101,39 @@ class Engine:
         self.staging_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for stale in self.staging_dir.glob("insert-*"):
             stale.unlink(missing_ok=True)
+        config = self.staging_dir / "engine.xml"  # the limits (see limits.py), read at start
+        config.write_text(self.limits.engine_config())
+        config.chmod(0o600)
+        engine_args = {**_ZONE, "users_config": str(config), "config-file": str(config)}
         try:
-            self._keeper = chdb.connect(f"{self.store_dir}?{urlencode(_ZONE)}")
+            self._keeper = chdb.connect(f"{self.store_dir}?{urlencode(engine_args)}")
             row = self._keeper.query("SELECT version(), timezone()", "TSV").bytes()
+            functions = self._keeper.query("SELECT name FROM system.table_functions", "TSV")
+            engines = self._keeper.query(
+                "SELECT name FROM system.table_engines "
+                "UNION ALL SELECT name FROM system.database_engines",
+                "TSV",
+            )
         except Exception as exc:
             raise EngineError(str(exc)) from exc
         version, timezone = row.decode().strip().split("\t")
         self.identity = ServerIdentity(self.display_name, timezone, version)
+        self.catalog = guard.Catalog.of(
+            functions.bytes().decode().split(), engines.bytes().decode().split()
+        )
+        self._watchdog.start()
+
+    def _keeper_query(self, text: str, params: dict[str, str]) -> str:
+        with self._lock:
+            if self._keeper is None:
+                return ""
+            result = self._keeper.query(text, "TSV", params=params)
+        return str((result.bytes() or b"").decode("utf-8", "replace"))
 
     def close(self) -> None:
         """Close the keeper: the store's files are consistent and the next owner can open them."""
+        self._watchdog.stop()
+        self.sessions.close()
         with self._lock:
             if self._keeper is not None:
                 self._keeper.close()
@@ -103,7 +152,9 @@ class Engine:
         """Run ``job`` to completion; the answer is in memory, as the engine makes it anyway."""
         with self._session(job) as conn:
             started = time.monotonic_ns()
-            result = _call(conn.query, job.sql, job.fmt, params=dict(job.params))
+            self._check(conn, job)
+            with _timeouts(started, job.time_limit):
+                result = _call(conn.query, job.sql, job.fmt, params=dict(job.params))
             body = result.bytes() or b""
             return Result(body, _summary(result, len(body), time.monotonic_ns() - started))
 
@@ -112,18 +163,42 @@ class Engine:
         session = self._session(job)
         conn = session.__enter__()
         try:
+            self._check(conn, job)
             streaming = _call(conn.send_query, job.sql, job.fmt, params=dict(job.params))
         except BaseException:
             session.__exit__(None, None, None)
             raise
-        return EngineStream(streaming, session)
+        return EngineStream(streaming, session, job.time_limit)
 
     def insert(self, job: Job, data: Path) -> Summary:
         """Run an ``INSERT ... FROM INFILE`` that ``job.sql`` names ``data`` in."""
         with self._session(job) as conn:
             started = time.monotonic_ns()
-            result = _call(conn.query, job.sql, "TabSeparated", params=dict(job.params))
+            self._check(conn, job)
+            with _timeouts(started, job.time_limit):
+                result = _call(conn.query, job.sql, "TabSeparated", params=dict(job.params))
             return _summary(result, 0, time.monotonic_ns() - started)
+
+    def column_types(self, job: Job) -> list[str] | None:
+        """The result's column types as the engine describes them; None if it cannot.
+
+        Native output at revision 0 drops DateTime's zone; clients at a later revision
+        get it back from here (native.reframe). Runs outside the job's session, which
+        its own query holds.
+        """
+        text = sql.without_format(job.sql)
+        try:
+            with self._session(replace(job, session=None, settings={})) as conn:
+                described = _call(
+                    conn.query,
+                    b"DESCRIBE TABLE (" + text + b")",
+                    "TabSeparatedRaw",
+                    params=dict(job.params),
+                )
+        except EngineError:
+            return None
+        lines = (described.bytes() or b"").decode("utf-8", "replace").splitlines()
+        return [line.split("\t")[1] for line in lines if "\t" in line]
 
     def staging_file(self) -> tempfile._TemporaryFileWrapper[bytes]:
         """A private file for an insert's data, next to the store so the engine can read it."""
@@ -131,31 +206,90 @@ class Engine:
             prefix="insert-", suffix=".data", dir=self.staging_dir, delete=False
         )
 
+    def _check(self, conn: Any, job: Job) -> None:
+        """Refuse (ACCESS_DENIED) what ``job.policy`` forbids, judged on the engine's parse."""
+        if job.policy is None:
+            return
+        text = b"EXPLAIN AST " + job.sql
+        # chdb runs every statement of a text, EXPLAIN's included: one statement, or nothing.
+        count = _statements(conn, text)
+        if count > 1:
+            raise ClickHouseError(SYNTAX_ERROR, "Syntax error (Multi-statements are not allowed)")
+        if count == 0:  # does not parse: the engine's own words, on at most one statement
+            _call(conn.query, text.split(b";", 1)[0], "TabSeparatedRaw", params=dict(job.params))
+            raise ClickHouseError(SYNTAX_ERROR, "Syntax error")
+        explained = _call(conn.query, text, "TabSeparatedRaw", params=dict(job.params))
+        ast = (explained.bytes() or b"").decode("utf-8", "replace")
+        database = job.database
+        if not job.policy.writer:  # unqualified names: the current database (sessions keep USE)
+            current = _call(conn.query, "SELECT currentDatabase()", "TabSeparatedRaw")
+            database = (current.bytes() or b"").decode().strip() or database
+        guard.check(ast, job.policy, self.catalog, job.sql, database)
+
     @contextlib.contextmanager
     def _session(self, job: Job) -> Iterator[Any]:
-        import chdb
-
         if self._keeper is None:
             raise EngineError("Code: 49. DB::Exception: the store is closed. (LOGICAL_ERROR)")
-        limits = {**_ZONE, "max_execution_time": f"{job.time_limit:g}"}
-        if job.readonly:
-            limits["readonly"] = str(job.readonly)
-        conn = _call(chdb.connect, f"{self.store_dir}?{urlencode(limits)}")
+        if job.session is not None:
+            with self.sessions.use(job.session, lambda: self._connect(job)) as conn:
+                self._prepare(conn, job)
+                yield conn
+            return
+        conn = self._connect(job)
         try:
-            if job.database:
-                _call(conn.query, f"USE {quote_identifier(job.database)}", "TabSeparated")
-            if job.settings:
-                _call(
-                    conn.query,
-                    "SET "
-                    + ", ".join(
-                        f"{name} = {quote_string(value)}" for name, value in job.settings.items()
-                    ),
-                    "TabSeparated",
-                )
+            self._prepare(conn, job)
             yield conn
         finally:
             conn.close()
+
+    def _connect(self, job: Job) -> Any:
+        import chdb
+
+        limits = {**_ZONE, **self.limits.session_settings(job.time_limit)}
+        if job.readonly:
+            limits["readonly"] = str(job.readonly)
+        return _call(chdb.connect, f"{self.store_dir}?{urlencode(limits)}")
+
+    @staticmethod
+    def _prepare(conn: Any, job: Job) -> None:
+        if job.database:
+            _call(conn.query, f"USE {quote_identifier(job.database)}", "TabSeparated")
+        if job.settings:
+            _call(
+                conn.query,
+                "SET "
+                + ", ".join(
+                    f"{name} = {quote_string(value)}" for name, value in job.settings.items()
+                ),
+                "TabSeparated",
+            )
+
+
+def _statements(conn: Any, text: bytes) -> int:
+    """How many statements the engine's parser finds in ``text`` (0: it does not parse)."""
+    classify = getattr(getattr(conn, "_conn", None), "classify_query", None)
+    if classify is None:  # an engine without it: any ';' before the end is a second statement
+        return 2 if b";" in text.rstrip().rstrip(b";") else 1
+    try:
+        return int(classify(text.decode("utf-8", "replace"))["statement_count"])
+    except Exception:
+        return 0
+
+
+@contextlib.contextmanager
+def _timeouts(started_ns: int, time_limit: float) -> Iterator[None]:
+    """A query the watchdog cancelled after the time limit: TIMEOUT_EXCEEDED, as ClickHouse's."""
+    try:
+        yield
+    except EngineError as exc:
+        elapsed = (time.monotonic_ns() - started_ns) / 1e9
+        if exc.code != QUERY_WAS_CANCELLED or elapsed < time_limit:
+            raise
+        raise ClickHouseError(
+            TIMEOUT_EXCEEDED,
+            f"Timeout exceeded: elapsed {elapsed * 1000:.3f} ms, maximum: "
+            f"{time_limit * 1000:.3f} ms (the server cancelled the query)",
+        ) from exc
 
 
 def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -169,15 +303,23 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
 class EngineStream:
     """A query's answer as the engine produces it, block by block, on its own session."""
 
-    def __init__(self, streaming: Any, session: contextlib.AbstractContextManager[Any]) -> None:
+    def __init__(
+        self,
+        streaming: Any,
+        session: contextlib.AbstractContextManager[Any],
+        time_limit: float = float("inf"),
+    ) -> None:
         self._streaming = streaming
         self._session: contextlib.AbstractContextManager[Any] | None = session
+        self._started = time.monotonic_ns()
+        self._time_limit = time_limit
         self.rows = 0
 
     def next(self) -> bytes | None:
         """The next non-empty chunk, or None at the end; engine errors raise EngineError."""
         while True:
-            chunk = _call(self._streaming.fetch)
+            with _timeouts(self._started, self._time_limit):
+                chunk = _call(self._streaming.fetch)
             if chunk is None:
                 return None
             self.rows += int(chunk.rows_read())

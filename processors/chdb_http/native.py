@@ -9,11 +9,16 @@ column bytes are unchanged, but finding where a column ends needs its type.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import errors
 
 CUSTOM_SERIALIZATION_REVISION = 54454
+TIME_ZONE_REVISION = 54337  # DBMS_MIN_REVISION_WITH_TIME_ZONE_PARAMETER_IN_DATETIME_DATA_TYPE
+_BARE_DATETIME = re.compile(r"\bDateTime(?![0-9(])")
+_ZONE = re.compile(r"\bDateTime\('(?:[^'\\]|\\.)*'\)")
 # BlockInfo as the TCP protocol writes it: field 1 is_overflows=0, field 2 bucket_num=-1, end.
 BLOCK_INFO = b"\x01\x00\x02\xff\xff\xff\xff\x00"
 
@@ -69,31 +74,79 @@ class DataType:
     """The raw argument text, for types whose arguments are numbers (FixedString, Decimal)."""
 
 
-def reframe(data: bytes, revision: int) -> bytes:
-    """chdb's revision-0 Native ``data`` as ClickHouse writes it for ``revision``."""
+def reframe(data: bytes, revision: int, types: Sequence[str] | None = None) -> bytes:
+    """chdb's revision-0 Native ``data`` as ClickHouse writes it for ``revision``.
+
+    ``types``: the result's column types as the engine describes them; from revision
+    54337 a ``DateTime`` that chdb wrote without its zone gets it back from there.
+    """
     if revision <= 0 or not data:
         return data
     out = bytearray()
     pos = 0
     while pos < len(data):
-        pos = _block(data, pos, revision, out)
+        pos = _block(data, pos, revision, out, types)
     return bytes(out)
 
 
-def _block(buf: bytes, pos: int, revision: int, out: bytearray) -> int:
+def zones_dropped(data: bytes) -> bool:
+    """Whether the first block of ``data`` has a DateTime type that may have lost its zone."""
+    if not data:
+        return False
+    try:
+        return any(_BARE_DATETIME.search(name) for name in column_types(data))
+    except (IndexError, UnicodeDecodeError, errors.ClickHouseError):
+        return False
+
+
+def column_types(data: bytes) -> list[str]:
+    """The type names of the first block of ``data``."""
+    columns, pos = _varint(data, 0)
+    rows, pos = _varint(data, pos)
+    names: list[str] = []
+    for index in range(columns):
+        name_length, pos = _varint(data, pos)
+        pos += name_length
+        type_length, pos = _varint(data, pos)
+        type_name = data[pos : pos + type_length].decode()
+        names.append(type_name)
+        pos += type_length
+        if rows and index + 1 < columns:
+            pos = _skip(data, pos, parse_type(type_name), rows)
+    return names
+
+
+def _with_zone(bare: str, described: str) -> str:
+    """``described`` when it is ``bare`` with DateTime zones, else ``bare``."""
+    return described if _ZONE.sub("DateTime", described) == bare else bare
+
+
+def _block(
+    buf: bytes, pos: int, revision: int, out: bytearray, types: Sequence[str] | None = None
+) -> int:
     start = pos
     columns, pos = _varint(buf, pos)
     rows, pos = _varint(buf, pos)
     out += BLOCK_INFO
     out += buf[start:pos]
-    for _ in range(columns):
+    for index in range(columns):
         head = pos
         name_length, pos = _varint(buf, pos)
         pos += name_length
+        name_end = pos
         type_length, pos = _varint(buf, pos)
         type_name = buf[pos : pos + type_length].decode()
         pos += type_length
-        out += buf[head:pos]
+        if (
+            types is not None
+            and revision >= TIME_ZONE_REVISION
+            and index < len(types)
+            and _BARE_DATETIME.search(type_name)
+        ):
+            named = _with_zone(type_name, types[index]).encode()
+            out += buf[head:name_end] + _encode_varint(len(named)) + named
+        else:
+            out += buf[head:pos]
         if revision >= CUSTOM_SERIALIZATION_REVISION:
             out += b"\x00"
         data_start = pos
@@ -101,6 +154,18 @@ def _block(buf: bytes, pos: int, revision: int, out: bytearray) -> int:
             pos = _skip(buf, pos, parse_type(type_name), rows)
         out += buf[data_start:pos]
     return pos
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:

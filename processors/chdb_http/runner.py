@@ -59,7 +59,7 @@ def serve(
     EngineError when chdb cannot open the store.
     """
     config.users.check_bind(config.host)
-    engine = Engine(config.store_dir, config.staging_dir, config.display_name)
+    engine = Engine(config.store_dir, config.staging_dir, config.display_name, config.limits)
     engine.open()
     try:
         if on_open is not None:

@@ -40,6 +40,7 @@ _NUMBER = re.compile(rb"[0-9A-Za-z_.]*+")
 _LINE = re.compile(rb"[^\n]*+")
 _TAG = re.compile(rb"[A-Za-z0-9_]*+")
 _COMMENT_MARK = re.compile(rb"/\*|\*/")
+_PARAMETER_NAME = re.compile(rb"[^:}\s]*+")
 # Punctuation the analysis never looks into (not ; ( ) [ ] . nor what starts a literal or a
 # comment), and any other byte: one token for a run of it, not one per byte.
 _OTHER = re.compile(rb"[^A-Za-z0-9_ \t\n\r\f\v'\"`$\-/#;()\[\].]++")
@@ -229,6 +230,9 @@ class Router:
                         raise self._too_large(start)
                     continue
                 pos += 1
+            elif byte == ord("$") and self._names_parameter(start):
+                pos = yield from self._parameter_name(start)  # {$x$:Int32}: not a heredoc
+                kind = "word"
             elif byte == ord("$"):
                 pos, kind = yield from self._heredoc(start)
             else:
@@ -259,6 +263,21 @@ class Router:
                 yield from self._ended()
             pos = max(pos, len(buf) - 1)  # a last '/' or '*' may pair with the next byte
             yield None
+
+    def _names_parameter(self, start: int) -> bool:
+        """Whether ``start`` begins the name of a ``{name:Type}`` query parameter."""
+        back = start - 1
+        while back >= 0 and self.buf[back] in _SPACES:
+            back -= 1
+        return back >= 0 and self.buf[back] == ord("{")
+
+    def _parameter_name(self, start: int) -> Generator[Token | None, None, int]:
+        buf = self.buf
+        pos = _PARAMETER_NAME.match(buf, start).end()  # type: ignore[union-attr]
+        while pos == len(buf) and self._more(start):
+            yield None
+            pos = _PARAMETER_NAME.match(buf, pos).end()  # type: ignore[union-attr]
+        return pos
 
     def _heredoc(self, start: int) -> Generator[Token | None, None, tuple[int, str]]:
         """``$tag$ ... $tag$`` as one string token, else a lone ``$``."""
@@ -296,7 +315,7 @@ class Router:
         first = yield from self._next()
         if first.kind == "end":
             return Statement("")
-        self.keyword = first.upper
+        self.keyword = first.upper or ("(" if first.text == b"(" else "")  # (SELECT 1) UNION ...
         if self.keyword == "INSERT":
             return (yield from self._insert())
         return (yield from self._query(self.keyword, first))
@@ -464,3 +483,29 @@ def tokens(buf: bytes, complete: bool = True) -> Iterator[Token]:
         if token.kind == "end":
             return
         yield token
+
+
+def without_format(buf: bytes) -> bytes:
+    """The query without its trailing ``FORMAT name [SETTINGS ...]`` and ``;``."""
+    toks = [token for token in tokens(buf, complete=True) if token.kind != "end"]
+    depth, cut = 0, len(buf)
+    for index, token in enumerate(toks):
+        if token.text in (b"(", b"["):
+            depth += 1
+        elif token.text in (b")", b"]"):
+            depth -= 1
+        elif (
+            depth == 0
+            and token.upper == "FORMAT"
+            and index + 1 < len(toks)
+            and toks[index + 1].kind in ("word", "qid")
+            and (
+                index + 2 == len(toks)
+                or toks[index + 2].text == b";"
+                or toks[index + 2].upper == "SETTINGS"
+            )
+        ):
+            cut = token.start
+        elif depth == 0 and token.text == b";":
+            cut = min(cut, token.start)
+    return buf[:cut]

@@ -66,8 +66,10 @@ class Settings:
     """Password of the server's read-write user ``default``, when there is no users
     file. ``RUNSTREAM_SERVER_PASSWORD``; default unset (no password: loopback only)."""
     server_readonly_password: str | None = field(default=None, repr=False)
-    """Adds the server's read-only user ``readonly`` with this password, when there is no
-    users file. ``RUNSTREAM_SERVER_READONLY_PASSWORD``; default unset."""
+    """Adds the server's dashboard user ``readonly`` with this password, when there is no
+    users file: it reads, writes nothing, and may send settings within the server's limits
+    (Grafana's plugin sends ``max_execution_time``). ``RUNSTREAM_SERVER_READONLY_PASSWORD``;
+    default unset."""
     kafka_compression: str | None = "gzip"
     """Codec of the batches the shipper produces: ``gzip``, or None for none.
     ``RUNSTREAM_KAFKA_COMPRESSION`` (``gzip`` or ``none``); default ``gzip``."""

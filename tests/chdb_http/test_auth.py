@@ -10,8 +10,9 @@ from chdb_http import ClickHouseError, UsersConfigError, load_users
 
 def test_passwords_make_default_and_readonly() -> None:
     users = load_users(password="rw", readonly_password="ro")
-    assert users.authenticate("default", "rw").readonly == 0
-    assert users.authenticate("readonly", "ro").readonly == 1
+    assert users.authenticate("default", "rw").role == "writer"
+    reader = users.authenticate("readonly", "ro")
+    assert (reader.role, reader.readonly) == ("dashboard", 2)  # Grafana's plugin sends settings
     with pytest.raises(ClickHouseError):
         users.authenticate("default", "ro")
 

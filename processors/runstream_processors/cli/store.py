@@ -14,6 +14,12 @@ from chdb_http.config import (
     DEFAULT_MAX_QUERY_SIZE,
     DEFAULT_PORT,
 )
+from chdb_http.limits import (
+    DEFAULT_MAX_QUERY_MEMORY_MB,
+    DEFAULT_MAX_RESULT_MB,
+    DEFAULT_QUEUE_WAIT_SECONDS,
+    MIB,
+)
 from runstream.settings import load_settings
 
 from ..errors import ProcessorError
@@ -69,6 +75,51 @@ def store() -> None:
     help="max_execution_time of every query",
 )
 @click.option(
+    "--max-query-memory-mb",
+    default=DEFAULT_MAX_QUERY_MEMORY_MB,
+    show_default=True,
+    type=click.IntRange(1),
+    help="max_memory_usage of every query (a request may lower it, never raise it)",
+)
+@click.option(
+    "--max-server-memory-mb",
+    type=click.IntRange(64),
+    help="memory of all queries together (max_server_memory_usage) [default: half the RAM]",
+)
+@click.option(
+    "--max-threads",
+    type=click.IntRange(1),
+    help="max_threads of every query [default: the CPU count]",
+)
+@click.option(
+    "--max-result-mb",
+    default=DEFAULT_MAX_RESULT_MB,
+    show_default=True,
+    type=click.IntRange(1),
+    help="max_result_bytes of every query",
+)
+@click.option(
+    "--max-concurrent-queries",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="queries running at once; more wait --queue-wait-seconds, then get code 202 "
+    "(0: the number of engine threads)",
+)
+@click.option(
+    "--queue-wait-seconds",
+    default=DEFAULT_QUEUE_WAIT_SECONDS,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="how long a query waits for a free slot",
+)
+@click.option(
+    "--allow-table-function",
+    "allow_table_functions",
+    multiple=True,
+    help="a table function writers may use beside the defaults (e.g. url); repeatable",
+)
+@click.option(
     "--ingest-interval",
     default=DEFAULT_INGEST_INTERVAL,
     show_default=True,
@@ -91,6 +142,13 @@ def serve_command(
     max_body_mb: int,
     max_query_size: int,
     max_query_seconds: float,
+    max_query_memory_mb: int,
+    max_server_memory_mb: int | None,
+    max_threads: int | None,
+    max_result_mb: int,
+    max_concurrent_queries: int,
+    queue_wait_seconds: float,
+    allow_table_functions: tuple[str, ...],
     ingest_interval: float,
     log_level: str,
 ) -> None:
@@ -108,6 +166,17 @@ def serve_command(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     root = data_dir or ctx.find_root().params.get("data_dir")
+    limits: dict[str, object] = {
+        "max_query_memory_bytes": max_query_memory_mb * MIB,
+        "max_result_bytes": max_result_mb * MIB,
+        "max_concurrent_queries": max_concurrent_queries,
+        "queue_wait_seconds": queue_wait_seconds,
+        "allow_table_functions": frozenset(name.lower() for name in allow_table_functions),
+    }
+    if max_server_memory_mb is not None:
+        limits["max_server_memory_bytes"] = max_server_memory_mb * MIB
+    if max_threads is not None:
+        limits["max_threads"] = max_threads
     try:
         settings = load_settings(root)
         config = server_config(
@@ -118,6 +187,7 @@ def serve_command(
             max_body_bytes=max_body_mb * 1024 * 1024,
             max_query_size=max_query_size,
             max_query_seconds=max_query_seconds,
+            **limits,
         )
         serve_store(config, settings.local_spool_dir, ingest_interval)
     except (UsersConfigError, ProcessorError) as exc:
