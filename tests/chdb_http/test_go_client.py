@@ -1,49 +1,25 @@
 """clickhouse-go v2 over HTTP (the driver of Grafana's ClickHouse plugin) against the server.
 
 ``tests/go_client`` is a small Go program pinned to a clickhouse-go release; it runs
-typed queries and a batch insert and prints what it read as JSON. The build goes to
-``~/.cache/runstream-local/go`` (GOPATH and module cache) so later runs and CI reuse it.
+typed queries and a batch insert and prints what it read as JSON (built by
+``support/go_client.py``).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.go_client import build_goclient
 from support.store_server import ADMIN_PASSWORD, READONLY_PASSWORD, Server
-
-MODULE = Path(__file__).resolve().parents[1] / "go_client"
-CACHE = Path.home() / ".cache" / "runstream-local" / "go"
 
 
 @pytest.fixture(scope="module")
 def goclient() -> Path:
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip("no Go toolchain: the clickhouse-go test needs `go` on PATH")
-    binary = CACHE / "bin" / "runstream-goclient"
-    env = {
-        **os.environ,
-        "GOPATH": str(CACHE),
-        "GOMODCACHE": str(CACHE / "mod"),
-        "GOFLAGS": "-modcacherw",
-        "GOTOOLCHAIN": "local",
-    }
-    built = subprocess.run(
-        [go, "build", "-o", str(binary), "."],
-        cwd=MODULE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert built.returncode == 0, built.stderr
-    return binary
+    return build_goclient()
 
 
 def run_goclient(binary: Path, server: Server, *args: str) -> dict[str, Any]:
