@@ -248,13 +248,17 @@ def test_bodies_are_read_in_linear_time(server: Server) -> None:
         return post(server, body())
 
     insert(16)  # warm up
-    small = watched(server, lambda: insert(64))
-    large = watched(server, lambda: insert(256))
-    for watch in (small, large):
-        assert watch.answer.status == 200, watch.answer.body[:500]
-        assert watch.slowest_ping < PING_WITHIN
-    ratio = large.answer.seconds / small.answer.seconds
-    assert ratio < 6, (small.answer.seconds, large.answer.seconds)
+    seconds = {}
+    for megabytes in (64, 256):
+        tries = [watched(server, lambda size=megabytes: insert(size)) for _ in range(2)]
+        for watch in tries:
+            assert watch.answer.status == 200, watch.answer.body[:500]
+            assert watch.slowest_ping < PING_WITHIN
+        seconds[megabytes] = min(watch.answer.seconds for watch in tries)
+    # 4x the body: linear reading takes ~4x as long, quadratic ~16x. The best of two tries
+    # and a bound between the two keep a busy machine from deciding the outcome.
+    ratio = seconds[256] / seconds[64]
+    assert ratio < 10, seconds
 
 
 # -- the router and the decoders on their own ---------------------------------------------
