@@ -319,9 +319,11 @@ def test_a_clean_diff_is_kept_byte_for_byte() -> None:
     assert Scrubber().diff(diff) == diff
 
 
-def test_scrubbing_is_fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The environment and a diff of a few MB in well under a second each (measured about
-    10 ms and 0.2 s per MB on one core; the bounds leave room for a loaded machine)."""
+def test_a_large_diff_and_environment_are_scrubbed_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A diff of a few MB and a few hundred variables: every secret found, none left.
+
+    Their cost is printed, not asserted (measured about 0.2 s per MB of diff and 10 ms for
+    the environment on one core here)."""
     source = b"".join(
         f"+    value_{index} = compute(batch[{index}], scale=0.{index % 10})\n".encode()
         for index in range(60_000)
@@ -337,13 +339,15 @@ def test_scrubbing_is_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     assert scrubber.count == 20 and b"ghp_" not in scrubbed
     for index in range(300):
         monkeypatch.setenv(f"VARIABLE_{index}", f"/opt/tools/{index}/bin:{rand(10)}")
+    token = f"ghp_{rand(36)}"
+    monkeypatch.setenv("PLAIN_LOOKING_NAME", token)
     began = time.perf_counter()
     from runstream.capture.environment import environment_variables
 
-    environment_variables()
+    captured = environment_variables()
     env_s = time.perf_counter() - began
+    assert not any(token in value for value in captured.values())
     print(f"scrubbing: {len(diff) / 1e6:.1f} MB diff in {diff_s:.3f} s, environment {env_s:.3f} s")
-    assert diff_s < 3.0 and env_s < 1.0
 
 
 # -- a real run ----------------------------------------------------------------------------
