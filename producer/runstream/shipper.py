@@ -35,6 +35,7 @@ from .errors import MissingExtraError, ServiceUnavailableError
 from .spool import (
     MAGIC,
     Checkpoint,
+    FailureWarnings,
     ReadResult,
     SegmentDamage,
     SpoolReader,
@@ -209,6 +210,10 @@ class Shipper:
             first_s=min(0.25, options.retry_backoff_max_s), max_s=options.retry_backoff_max_s
         )
         self._dirty_since: float | None = None
+        self._save_failures = FailureWarnings("saving the Kafka shipping checkpoint")
+        self.damage: list[SegmentDamage] = []
+        """Damage found in the spool, once each, in the order found (``runstream sync``
+        reports it and writes it to the store as dead letters)."""
         self._exhausted = False
         self._unreachable_logged = False
 
@@ -223,7 +228,11 @@ class Shipper:
         for path in self._reader.segments():
             done = self._acked.offsets.get(path.name, 0)
             if done >= 0:
-                total += max(path.stat().st_size - max(done, len(MAGIC)), 0)
+                try:
+                    size = path.stat().st_size
+                except OSError:  # deleted meanwhile: nothing pending there
+                    continue
+                total += max(size - max(done, len(MAGIC)), 0)
         return total
 
     def step(self) -> bool:
@@ -236,7 +245,13 @@ class Shipper:
         except Exception as exc:  # broker, network or spool: resend from the acked position
             self._reset(exc)
             return False
-        self._save_if_due()
+        try:
+            self._save_if_due()
+        except OSError as exc:  # a full disk: the acks stay in memory, saved when it has room
+            self._save_failures.failed(exc)
+        else:
+            if self._dirty_since is None:
+                self._save_failures.succeeded()
         return moved
 
     def discard_shipped(self, retention_s: float) -> None:
@@ -259,8 +274,15 @@ class Shipper:
             self._dirty_since = None
 
     def close(self, timeout: float = 0.0) -> None:
-        """Close the producer (records it still holds stay in the spool) and save progress."""
-        self.flush_checkpoint()
+        """Close the producer (records it still holds stay in the spool) and save progress.
+
+        A checkpoint that cannot be saved (a full disk) only logs: the records after the
+        last saved position are shipped again later, which the store deduplicates.
+        """
+        try:
+            self.flush_checkpoint()
+        except OSError as exc:
+            self._save_failures.failed(exc)
         if self._producer is not None:
             producer, self._producer = self._producer, None
             try:
@@ -342,6 +364,7 @@ class Shipper:
             logger.error("runstream: spool damage, not shipped: %s", damage.describe())
             self._damage_logged.add((damage.segment, damage.offset))
             self.counters.damaged_segments.add(damage.segment)
+            self.damage.append(damage)
 
     # -- acknowledgements ------------------------------------------------------------
 
