@@ -21,11 +21,14 @@ thread: building one while the broker is down blocks for its bootstrap timeout.
 from __future__ import annotations
 
 import collections
+import contextlib
 import fcntl
+import json
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +53,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("runstream")
 
 CONSUMER = "kafka"
+DAMAGE_LOG = f"{CONSUMER}-damage.jsonl"
+"""In the spool's ``checkpoints`` folder: the damage shippers found and skipped, one JSON
+line each, until ``runstream sync`` records it in the store as dead letters. A shipper
+cannot reach the store itself, and the damage is skipped in the checkpoint once found,
+so this file is what keeps it from being known only to a log."""
 _FRAME_BYTES = 8  # <u32 length><u32 crc32> in front of every spool record
 
 
@@ -199,6 +207,7 @@ class Shipper:
         self._topic = topic
         self._options = options
         self._wake = wake
+        self._spool_dir = spool_dir
         self._reader = FilteredReader(spool_dir, selects)
         self._acked = SharedCheckpoint(spool_dir)
         self._sent = self._copy_of_acked()
@@ -365,6 +374,10 @@ class Shipper:
             self._damage_logged.add((damage.segment, damage.offset))
             self.counters.damaged_segments.add(damage.segment)
             self.damage.append(damage)
+            try:
+                record_damage(self._spool_dir, [damage])
+            except OSError as exc:  # the error above still says it; only the store won't know
+                logger.warning("runstream: could not record the spool damage for sync: %s", exc)
 
     # -- acknowledgements ------------------------------------------------------------
 
@@ -449,6 +462,75 @@ def run_key(payload: bytes) -> bytes | None:
     return run_id.encode() if run_id else None
 
 
+@contextlib.contextmanager
+def _damage_log(spool_dir: Path) -> Iterator[Path]:
+    """The damage log, locked against other shippers and syncs of the spool."""
+    path = spool_dir / "checkpoints" / DAMAGE_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f"{DAMAGE_LOG}.lock"), "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        yield path
+
+
+def record_damage(spool_dir: Path, damage: Sequence[SegmentDamage]) -> None:
+    """Append damage a shipper skipped to the damage log (see ``DAMAGE_LOG``)."""
+    lines = "".join(
+        json.dumps(
+            {
+                "segment": d.segment,
+                "offset": d.offset,
+                "reason": d.reason,
+                "resumes_at": d.resumes_at,
+            }
+        )
+        + "\n"
+        for d in damage
+    )
+    with _damage_log(spool_dir) as path, open(path, "a") as log:
+        log.write(lines)
+
+
+def recorded_damage(spool_dir: Path) -> list[SegmentDamage]:
+    """The damage in the log, once each (a line that does not parse is itself reported)."""
+    path = spool_dir / "checkpoints" / DAMAGE_LOG
+    if not path.exists():
+        return []
+    with _damage_log(spool_dir):
+        text = path.read_bytes().decode(errors="replace")
+    found: dict[tuple[str, int], SegmentDamage] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            item = json.loads(line)
+            damage = SegmentDamage(
+                str(item["segment"]),
+                int(item["offset"]),
+                str(item["reason"]),
+                int(item["resumes_at"]),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            damage = SegmentDamage(DAMAGE_LOG, number, f"unreadable damage record ({exc})")
+        found.setdefault((damage.segment, damage.offset), damage)
+    return list(found.values())
+
+
+def forget_damage(spool_dir: Path, damage: Sequence[SegmentDamage]) -> None:
+    """Drop from the log the damage now recorded elsewhere (the store's dead letters)."""
+    done = {(d.segment, d.offset) for d in damage}
+    with _damage_log(spool_dir) as path:
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_bytes().decode(errors="replace").splitlines():
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                item = json.loads(line)
+                if (str(item["segment"]), int(item["offset"])) in done:
+                    continue
+            kept.append(line + "\n")
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text("".join(kept))
+        os.replace(temporary, path)
+
+
 @dataclass(frozen=True)
 class SyncReport:
     shipped: int
@@ -456,6 +538,9 @@ class SyncReport:
     """Spool bytes still unacknowledged when the time was up (0: all shipped)."""
     too_large: int
     damaged_segments: int
+    damage: tuple[SegmentDamage, ...] = ()
+    """All damage shippers of this spool found and skipped (this sync's and the training
+    processes'), not yet recorded in the store (see ``DAMAGE_LOG``)."""
 
 
 def ship_leftovers(
@@ -499,9 +584,15 @@ def ship_leftovers(
     if retention_s is not None:
         shipper.discard_shipped(retention_s)
     counters = shipper.counters
+    try:
+        damage = tuple(recorded_damage(spool_dir))
+    except OSError as exc:
+        logger.warning("runstream: cannot read the spool damage log: %s", exc)
+        damage = tuple(shipper.damage)
     return SyncReport(
         counters.shipped,
         shipper.pending_bytes(),
         counters.too_large,
-        len(counters.damaged_segments),
+        len(counters.damaged_segments | {d.segment for d in damage}),
+        damage,
     )
