@@ -531,6 +531,13 @@ def forget_damage(spool_dir: Path, damage: Sequence[SegmentDamage]) -> None:
         os.replace(temporary, path)
 
 
+def _in_use_or_gone(path: Path) -> bool:
+    try:
+        return segment_in_use(path)
+    except OSError:  # deleted meanwhile, or unreadable after all: not ours to ship
+        return True
+
+
 @dataclass(frozen=True)
 class SyncReport:
     shipped: int
@@ -561,7 +568,7 @@ def ship_leftovers(
     ``retention_s``, fully shipped segments older than that are deleted afterwards.
     """
     leftovers = {
-        path.name for path in SpoolReader(spool_dir).segments() if not segment_in_use(path)
+        path.name for path in SpoolReader(spool_dir).segments() if not _in_use_or_gone(path)
     }
     wake = threading.Event()
     shipper = Shipper(

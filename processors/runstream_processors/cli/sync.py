@@ -104,8 +104,11 @@ def _record_damage(settings: Settings, damage: tuple[SegmentDamage, ...]) -> boo
             highlight=False,
         )
         return True
-    forget_damage(settings.spool_dir, damage)
     errors.print(f"recorded {len(damage)} spool damage dead letters in the store")
+    try:
+        forget_damage(settings.spool_dir, damage)
+    except OSError as exc:  # reported again next time; the store deduplicates the letters
+        errors.print(f"[yellow]could not clear the spool damage log: {exc}[/]", highlight=False)
     return False
 
 
