@@ -7,10 +7,12 @@ each must cost no more than the bytes that are actually gone, and never an excep
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -299,3 +301,50 @@ def test_failure_warnings_are_rate_limited(caplog: pytest.LogCaptureFixture) -> 
     assert len(messages) == 5, messages  # at 0, 30, 60 and 90 s, and once recovered
     assert "still failing (the disk is full): " in messages[1] and "attempts" in messages[1]
     assert "works again after 500 failed attempts" in messages[-1]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB file system (tmpfs), where root may mount one; skipped elsewhere."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        timeout=30,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, timeout=30)
+
+
+def fill(directory: Path) -> Path:
+    """Write zeros until the file system is full; returns the filler file."""
+    filler = directory / "filler"
+    with open(filler, "wb", buffering=0) as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 4096)
+    return filler
+
+
+def test_a_real_full_disk_tears_no_record(small_disk: Path) -> None:
+    spool_dir = small_disk / "spool"
+    writer = SpoolWriter(spool_dir)  # fsync on, as in training
+    writer.append([b"before-%d" % i for i in range(10)])
+    filler = fill(small_disk)
+    batch = [b"%d:" % i + b"z" * 16_000 for i in range(8)]  # more than the room left
+    for _ in range(3):
+        with pytest.raises(OSError) as failed:
+            writer.append(batch)
+        assert spool_module.is_disk_full(failed.value)
+    filler.unlink()  # space returns
+    writer.append(batch)
+    writer.close()
+    result = SpoolReader(spool_dir).read(Checkpoint(small_disk / "cp.json"))
+    assert result.damage == [], "no torn bytes: no false damage"
+    assert [r.payload for r in result.records] == [b"before-%d" % i for i in range(10)] + batch
