@@ -25,6 +25,7 @@ from typing import TypeVar
 from . import metric_batch
 from .envelopes import EnvelopeFactory, Payload
 from .limits import MAX_PAYLOAD_BYTES, MAX_POINTS_PER_BATCH
+from .spool import FailureWarnings
 from .transport.base import Transport
 from .wire import events_pb2 as pb
 
@@ -189,6 +190,7 @@ class Recorder:
         self._encoded: collections.deque[_Encoded] = collections.deque()
         self._retry: list[pb.Envelope] = []
         self._retry_points = 0
+        self.write_failures = FailureWarnings("writing events to the spool")
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="runstream-recorder", daemon=True)
@@ -321,12 +323,11 @@ class Recorder:
         try:
             self._transport.publish(envelopes)
         except Exception as exc:
-            logger.warning(
-                "runstream: could not write %d events, will retry: %s", len(envelopes), exc
-            )
+            self.write_failures.failed(exc)  # rate-limited: a full disk fails every cycle
             self._retry = envelopes
             self._retry_points = points
             return False
+        self.write_failures.succeeded()
         self.counters.events_published += len(envelopes)
         self.counters.points_published += points
         return True

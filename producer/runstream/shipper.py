@@ -21,11 +21,14 @@ thread: building one while the broker is down blocks for its bootstrap timeout.
 from __future__ import annotations
 
 import collections
+import contextlib
 import fcntl
+import json
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +38,7 @@ from .errors import MissingExtraError, ServiceUnavailableError
 from .spool import (
     MAGIC,
     Checkpoint,
+    FailureWarnings,
     ReadResult,
     SegmentDamage,
     SpoolReader,
@@ -49,6 +53,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("runstream")
 
 CONSUMER = "kafka"
+DAMAGE_LOG = f"{CONSUMER}-damage.jsonl"
+"""In the spool's ``checkpoints`` folder: the damage shippers found and skipped, one JSON
+line each, until ``runstream sync`` records it in the store as dead letters. A shipper
+cannot reach the store itself, and the damage is skipped in the checkpoint once found,
+so this file is what keeps it from being known only to a log."""
 _FRAME_BYTES = 8  # <u32 length><u32 crc32> in front of every spool record
 
 
@@ -198,6 +207,7 @@ class Shipper:
         self._topic = topic
         self._options = options
         self._wake = wake
+        self._spool_dir = spool_dir
         self._reader = FilteredReader(spool_dir, selects)
         self._acked = SharedCheckpoint(spool_dir)
         self._sent = self._copy_of_acked()
@@ -209,6 +219,10 @@ class Shipper:
             first_s=min(0.25, options.retry_backoff_max_s), max_s=options.retry_backoff_max_s
         )
         self._dirty_since: float | None = None
+        self._save_failures = FailureWarnings("saving the Kafka shipping checkpoint")
+        self.damage: list[SegmentDamage] = []
+        """Damage found in the spool, once each, in the order found (``runstream sync``
+        reports it and writes it to the store as dead letters)."""
         self._exhausted = False
         self._unreachable_logged = False
 
@@ -223,7 +237,11 @@ class Shipper:
         for path in self._reader.segments():
             done = self._acked.offsets.get(path.name, 0)
             if done >= 0:
-                total += max(path.stat().st_size - max(done, len(MAGIC)), 0)
+                try:
+                    size = path.stat().st_size
+                except OSError:  # deleted meanwhile: nothing pending there
+                    continue
+                total += max(size - max(done, len(MAGIC)), 0)
         return total
 
     def step(self) -> bool:
@@ -236,7 +254,13 @@ class Shipper:
         except Exception as exc:  # broker, network or spool: resend from the acked position
             self._reset(exc)
             return False
-        self._save_if_due()
+        try:
+            self._save_if_due()
+        except OSError as exc:  # a full disk: the acks stay in memory, saved when it has room
+            self._save_failures.failed(exc)
+        else:
+            if self._dirty_since is None:
+                self._save_failures.succeeded()
         return moved
 
     def discard_shipped(self, retention_s: float) -> None:
@@ -259,8 +283,15 @@ class Shipper:
             self._dirty_since = None
 
     def close(self, timeout: float = 0.0) -> None:
-        """Close the producer (records it still holds stay in the spool) and save progress."""
-        self.flush_checkpoint()
+        """Close the producer (records it still holds stay in the spool) and save progress.
+
+        A checkpoint that cannot be saved (a full disk) only logs: the records after the
+        last saved position are shipped again later, which the store deduplicates.
+        """
+        try:
+            self.flush_checkpoint()
+        except OSError as exc:
+            self._save_failures.failed(exc)
         if self._producer is not None:
             producer, self._producer = self._producer, None
             try:
@@ -342,6 +373,11 @@ class Shipper:
             logger.error("runstream: spool damage, not shipped: %s", damage.describe())
             self._damage_logged.add((damage.segment, damage.offset))
             self.counters.damaged_segments.add(damage.segment)
+            self.damage.append(damage)
+            try:
+                record_damage(self._spool_dir, [damage])
+            except OSError as exc:  # the error above still says it; only the store won't know
+                logger.warning("runstream: could not record the spool damage for sync: %s", exc)
 
     # -- acknowledgements ------------------------------------------------------------
 
@@ -426,6 +462,82 @@ def run_key(payload: bytes) -> bytes | None:
     return run_id.encode() if run_id else None
 
 
+@contextlib.contextmanager
+def _damage_log(spool_dir: Path) -> Iterator[Path]:
+    """The damage log, locked against other shippers and syncs of the spool."""
+    path = spool_dir / "checkpoints" / DAMAGE_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f"{DAMAGE_LOG}.lock"), "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        yield path
+
+
+def record_damage(spool_dir: Path, damage: Sequence[SegmentDamage]) -> None:
+    """Append damage a shipper skipped to the damage log (see ``DAMAGE_LOG``)."""
+    lines = "".join(
+        json.dumps(
+            {
+                "segment": d.segment,
+                "offset": d.offset,
+                "reason": d.reason,
+                "resumes_at": d.resumes_at,
+            }
+        )
+        + "\n"
+        for d in damage
+    )
+    with _damage_log(spool_dir) as path, open(path, "a") as log:
+        log.write(lines)
+
+
+def recorded_damage(spool_dir: Path) -> list[SegmentDamage]:
+    """The damage in the log, once each (a line that does not parse is itself reported)."""
+    path = spool_dir / "checkpoints" / DAMAGE_LOG
+    if not path.exists():
+        return []
+    with _damage_log(spool_dir):
+        text = path.read_bytes().decode(errors="replace")
+    found: dict[tuple[str, int], SegmentDamage] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            item = json.loads(line)
+            damage = SegmentDamage(
+                str(item["segment"]),
+                int(item["offset"]),
+                str(item["reason"]),
+                int(item["resumes_at"]),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            damage = SegmentDamage(DAMAGE_LOG, number, f"unreadable damage record ({exc})")
+        found.setdefault((damage.segment, damage.offset), damage)
+    return list(found.values())
+
+
+def forget_damage(spool_dir: Path, damage: Sequence[SegmentDamage]) -> None:
+    """Drop from the log the damage now recorded elsewhere (the store's dead letters)."""
+    done = {(d.segment, d.offset) for d in damage}
+    with _damage_log(spool_dir) as path:
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_bytes().decode(errors="replace").splitlines():
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                item = json.loads(line)
+                if (str(item["segment"]), int(item["offset"])) in done:
+                    continue
+            kept.append(line + "\n")
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text("".join(kept))
+        os.replace(temporary, path)
+
+
+def _in_use_or_gone(path: Path) -> bool:
+    try:
+        return segment_in_use(path)
+    except OSError:  # deleted meanwhile, or unreadable after all: not ours to ship
+        return True
+
+
 @dataclass(frozen=True)
 class SyncReport:
     shipped: int
@@ -433,6 +545,9 @@ class SyncReport:
     """Spool bytes still unacknowledged when the time was up (0: all shipped)."""
     too_large: int
     damaged_segments: int
+    damage: tuple[SegmentDamage, ...] = ()
+    """All damage shippers of this spool found and skipped (this sync's and the training
+    processes'), not yet recorded in the store (see ``DAMAGE_LOG``)."""
 
 
 def ship_leftovers(
@@ -453,7 +568,7 @@ def ship_leftovers(
     ``retention_s``, fully shipped segments older than that are deleted afterwards.
     """
     leftovers = {
-        path.name for path in SpoolReader(spool_dir).segments() if not segment_in_use(path)
+        path.name for path in SpoolReader(spool_dir).segments() if not _in_use_or_gone(path)
     }
     wake = threading.Event()
     shipper = Shipper(
@@ -476,9 +591,15 @@ def ship_leftovers(
     if retention_s is not None:
         shipper.discard_shipped(retention_s)
     counters = shipper.counters
+    try:
+        damage = tuple(recorded_damage(spool_dir))
+    except OSError as exc:
+        logger.warning("runstream: cannot read the spool damage log: %s", exc)
+        damage = tuple(shipper.damage)
     return SyncReport(
         counters.shipped,
         shipper.pending_bytes(),
         counters.too_large,
-        len(counters.damaged_segments),
+        len(counters.damaged_segments | {d.segment for d in damage}),
+        damage,
     )

@@ -15,10 +15,14 @@ carries a unique ``event_id`` that storage deduplicates on.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
+import logging
 import os
+import stat
 import struct
+import threading
 import time
 import uuid
 import zlib
@@ -28,6 +32,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import SpoolError
+
+logger = logging.getLogger("runstream")
 
 MAGIC = b"RSSPOOL1"
 _FRAME = struct.Struct("<II")
@@ -42,7 +48,12 @@ def frame(payload: bytes) -> bytes:
 
 
 class SpoolWriter:
-    """Appends records to this process's current segment; not thread-safe (one writer thread)."""
+    """Appends records to this process's current segment; not thread-safe (one writer thread).
+
+    A failed append (a full disk, an I/O error) leaves no torn bytes behind: the segment
+    is cut back to its last complete record before the error is raised, so the caller can
+    simply append the same records again once the disk has room (see ``_cut_torn_tail``).
+    """
 
     def __init__(
         self,
@@ -64,12 +75,12 @@ class SpoolWriter:
         data = b"".join(frame(payload) for payload in payloads)
         segment = self._segment_for(len(data))
         try:
-            segment.write(data)
-            segment.flush()
+            _write_all(segment.fileno(), data)
             if self._fsync:
                 os.fsync(segment.fileno())
         except OSError as exc:
-            raise SpoolError(f"cannot append to the spool in {self._directory}: {exc}") from exc
+            self._cut_torn_tail()
+            raise _spool_error(f"cannot append to the spool in {self._directory}", exc) from exc
         self._size += len(data)
         self.bytes_written += len(data)
 
@@ -79,6 +90,26 @@ class SpoolWriter:
             self._file.close()
             self._file = None
 
+    def _cut_torn_tail(self) -> None:
+        """After a failed append, cut the segment back to its last complete record.
+
+        Part of the batch may have reached the file (a disk that filled mid-write); once
+        the batch is written again intact, a reader would take those torn bytes for damage.
+        Truncating to the last good size removes them. If even that fails, the segment is
+        closed and the retry starts a new one: the torn bytes then end a segment whose
+        complete records are all still read (and the tail is reported, as it must be).
+        """
+        segment = self._file
+        if segment is None:
+            return
+        try:
+            os.ftruncate(segment.fileno(), self._size)
+            os.lseek(segment.fileno(), self._size, os.SEEK_SET)  # or the next write leaves a hole
+        except OSError:
+            self._file = None
+            with contextlib.suppress(OSError):
+                segment.close()
+
     def _segment_for(self, incoming: int) -> BinaryIO:
         if self._file is not None and self._size + incoming > self._segment_bytes:
             self.close()
@@ -87,17 +118,101 @@ class SpoolWriter:
         return self._file
 
     def _open_new_segment(self) -> BinaryIO:
+        path: Path | None = None
+        segment: BinaryIO | None = None
         try:
             self._directory.mkdir(parents=True, exist_ok=True)
             name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SEGMENT_SUFFIX}"
-            segment = open(self._directory / name, "xb")  # noqa: SIM115 - held open on purpose
+            path = self._directory / name
+            # Unbuffered: every append is one os.write loop, and nothing lingers in a buffer
+            # after a failed write to be flushed later behind the records written again.
+            segment = open(path, "xb", buffering=0)  # noqa: SIM115 - held open on purpose
             fcntl.flock(segment.fileno(), fcntl.LOCK_EX)
-            segment.write(MAGIC)
-            segment.flush()
+            _write_all(segment.fileno(), MAGIC)
         except OSError as exc:
-            raise SpoolError(f"cannot create a spool segment in {self._directory}: {exc}") from exc
+            if segment is not None:  # no empty or half-headed segment left behind
+                with contextlib.suppress(OSError):
+                    segment.close()
+                if path is not None:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+            raise _spool_error(f"cannot create a spool segment in {self._directory}", exc) from exc
         self._size = len(MAGIC)
         return segment
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _spool_error(message: str, cause: OSError) -> SpoolError:
+    """A SpoolError that keeps the cause's errno (callers tell ENOSPC apart by it)."""
+    error = SpoolError(f"{message}: {cause}")
+    error.errno = cause.errno
+    return error
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) says the disk or the quota is full."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+class FailureWarnings:
+    """Warnings about a failure that repeats (a full disk): rate-limited, never one per retry.
+
+    One warning when the failure starts, then at most one every ``every_s`` while it
+    lasts (with how many attempts failed), and one when an attempt succeeds again.
+    """
+
+    def __init__(
+        self, what: str, every_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.what = what
+        self.every_s = every_s
+        self._clock = clock
+        self.failures = 0
+        self._since = 0.0
+        self._last_warned = 0.0
+
+    @property
+    def failing(self) -> bool:
+        return self.failures > 0
+
+    def failed(self, error: BaseException) -> None:
+        now = self._clock()
+        self.failures += 1
+        full = " (the disk is full)" if is_disk_full(error) else ""
+        if self.failures == 1:
+            self._since = self._last_warned = now
+            logger.warning("runstream: %s failed%s, retrying: %s", self.what, full, error)
+        elif now - self._last_warned >= self.every_s:
+            self._last_warned = now
+            logger.warning(
+                "runstream: %s still failing%s: %d attempts in %.0f s, retrying: %s",
+                self.what,
+                full,
+                self.failures,
+                now - self._since,
+                error,
+            )
+
+    def succeeded(self) -> None:
+        if self.failures:
+            logger.warning(
+                "runstream: %s works again after %d failed attempts in %.0f s",
+                self.what,
+                self.failures,
+                self._clock() - self._since,
+            )
+            self.failures = 0
 
 
 @dataclass(frozen=True)
@@ -135,7 +250,12 @@ class ReadResult:
 
 
 class SpoolReader:
-    """Reads records after a consumer's checkpoint, in segment order."""
+    """Reads records after a consumer's checkpoint, in segment order.
+
+    Whatever in the directory is not a readable segment of this user (a directory or a
+    link named ``*.seg``, a file it may not read, a file of another owner) is left alone
+    with one warning per path and process: it never stops the reading of the others.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -143,7 +263,7 @@ class SpoolReader:
     def segments(self) -> list[Path]:
         if not self.directory.exists():
             return []
-        return sorted(self.directory.glob(f"*{SEGMENT_SUFFIX}"))
+        return [path for path in sorted(self.directory.glob(f"*{SEGMENT_SUFFIX}")) if _usable(path)]
 
     def read(
         self, checkpoint: Checkpoint, max_records: int = 10_000, max_bytes: int = 16 * 1024 * 1024
@@ -153,8 +273,14 @@ class SpoolReader:
         budget = _Budget(max_records, max_bytes)
         for path in self.segments():
             start = checkpoint.offsets.get(path.name, 0)
-            if start >= 0 and path.stat().st_size > max(start, len(MAGIC)):
-                self._read_segment(path, start, budget, result)
+            try:
+                if start >= 0 and path.stat().st_size > max(start, len(MAGIC)):
+                    self._read_segment(path, start, budget, result)
+            except FileNotFoundError:
+                continue  # deleted by another consumer's clean-up meanwhile
+            except OSError as exc:
+                _warn_unusable(path, f"cannot be read: {exc}")
+                continue
             if budget.spent:
                 break
         return result
@@ -166,7 +292,7 @@ class SpoolReader:
             offset = checkpoint.offsets.get(path.name, 0)
             if offset < 0:
                 continue  # given up as damaged: nothing more will be read from it
-            total += max(path.stat().st_size - max(offset, len(MAGIC)), 0)
+            total += max(_size(path) - max(offset, len(MAGIC)), 0)
         return total
 
     def discard_consumed(self, checkpoint: Checkpoint, older_than_s: float) -> list[str]:
@@ -178,43 +304,51 @@ class SpoolReader:
         deleted = []
         cutoff = time.time() - older_than_s
         for path in self.segments():
-            stat = path.stat()
-            offset = checkpoint.offsets.get(path.name, 0)
-            consumed = offset == -1 or offset >= stat.st_size
-            if consumed and stat.st_mtime < cutoff and not segment_in_use(path):
-                path.unlink(missing_ok=True)
-                checkpoint.offsets.pop(path.name, None)
-                deleted.append(path.name)
+            try:
+                status = path.stat()
+                offset = checkpoint.offsets.get(path.name, 0)
+                consumed = offset == -1 or offset >= status.st_size
+                if consumed and status.st_mtime < cutoff and not segment_in_use(path):
+                    path.unlink(missing_ok=True)
+                    checkpoint.offsets.pop(path.name, None)
+                    deleted.append(path.name)
+            except OSError as exc:  # gone meanwhile, or not ours to delete: keep going
+                logger.debug("runstream: not deleting spool segment %s: %s", path, exc)
         return deleted
 
     def _read_segment(self, path: Path, start: int, budget: _Budget, result: ReadResult) -> None:
         writer_alive = segment_in_use(path)
         with open(path, "rb") as segment:
-            if segment.read(len(MAGIC)) != MAGIC:
-                result.damage.append(SegmentDamage(path.name, 0, "not a spool segment"))
-                return
             offset = max(start, len(MAGIC))
+            problem: str | None = None
+            if start < len(MAGIC) and segment.read(len(MAGIC)) != MAGIC:
+                # A damaged header is damage at offset 0 like any other: resynchronize on
+                # the first intact record, so only the damaged bytes are lost.
+                offset, problem = 0, "damaged segment header"
             segment.seek(offset)
             while not budget.spent:
-                header = segment.read(_FRAME.size)
-                if not header:
-                    return
-                problem = self._frame_problem(header)
-                payload = b"" if problem else segment.read(_FRAME.unpack(header)[0])
-                if not problem:
-                    length, crc = _FRAME.unpack(header)
-                    if len(payload) < length:
-                        problem = "truncated record"
-                    elif zlib.crc32(payload) != crc:
-                        problem = "checksum mismatch"
+                if problem is None:
+                    header = segment.read(_FRAME.size)
+                    if not header:
+                        return
+                    problem = self._frame_problem(header)
+                    payload = b"" if problem else segment.read(_FRAME.unpack(header)[0])
+                    if not problem:
+                        length, crc = _FRAME.unpack(header)
+                        if len(payload) < length:
+                            problem = "truncated record"
+                        elif zlib.crc32(payload) != crc:
+                            problem = "checksum mismatch"
                 if problem:
-                    resumes_at = _next_intact_record(segment, offset + 1)
+                    # Past a damaged record, from its next byte; past a damaged header, from
+                    # byte 0 (records may start there if the header is missing altogether).
+                    resumes_at = _next_intact_record(segment, offset + 1 if offset else 0)
                     if resumes_at < 0 and writer_alive:
                         return  # a record still being written, or more to come after damage
                     result.damage.append(SegmentDamage(path.name, offset, problem, resumes_at))
                     if resumes_at < 0:
                         return
-                    offset = resumes_at
+                    offset, problem = resumes_at, None
                     segment.seek(offset)
                     continue
                 offset += _FRAME.size + len(payload)
@@ -262,6 +396,47 @@ class _Budget:
         self.bytes -= size
 
 
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_unusable(path: Path, why: str) -> None:
+    """Warn once per path and process about something in the spool that is not read."""
+    with _warned_lock:
+        if str(path) in _warned:
+            return
+        _warned.add(str(path))
+    logger.warning("runstream: skipping %s in the spool: it %s", path, why)
+
+
+def _usable(path: Path) -> bool:
+    """Whether ``path`` is a regular file of this user that it may read (warns once if not)."""
+    try:
+        status = path.lstat()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        _warn_unusable(path, f"cannot be examined: {exc}")
+        return False
+    if not stat.S_ISREG(status.st_mode):
+        _warn_unusable(path, "is not a regular file")
+        return False
+    if status.st_uid != os.geteuid():
+        _warn_unusable(path, f"belongs to another user (uid {status.st_uid})")
+        return False
+    if not os.access(path, os.R_OK):
+        _warn_unusable(path, "is not readable")
+        return False
+    return True
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def segment_in_use(path: Path) -> bool:
     """True while a live writer holds the segment open (it keeps an exclusive flock)."""
     with open(path, "rb") as probe:
@@ -297,14 +472,28 @@ class Checkpoint:
 
     @classmethod
     def load(cls, spool_dir: Path, consumer: str) -> Checkpoint:
+        """The consumer's checkpoint; a damaged one is set aside and rebuilt from scratch.
+
+        Rebuilt means empty: the consumer starts every segment from offset 0 again. That
+        replays what it had taken already, which is harmless (storage deduplicates by
+        ``event_id``), whereas refusing to start would stop the consumer for good. The
+        damaged file is kept beside it as ``<consumer>.json.damaged-<time>``.
+        """
         path = spool_dir / "checkpoints" / f"{consumer}.json"
         try:
-            offsets = json.loads(path.read_text())
+            text = path.read_bytes()
         except FileNotFoundError:
-            offsets = {}
-        except (OSError, ValueError) as exc:
-            raise SpoolError(f"spool checkpoint {path} is unreadable: {exc}") from exc
-        return cls(path, {str(name): int(offset) for name, offset in offsets.items()})
+            return cls(path, {})
+        except OSError as exc:
+            return cls(path, _set_aside(path, f"cannot be read: {exc}"))
+        try:
+            loaded = json.loads(text)
+            if not isinstance(loaded, dict):
+                raise ValueError(f"expected an object, found {type(loaded).__name__}")
+            offsets = {str(name): _offset(value) for name, value in loaded.items()}
+        except (TypeError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+            return cls(path, _set_aside(path, f"is malformed: {exc}"))
+        return cls(path, offsets)
 
     def advance(self, records: Sequence[SpoolRecord]) -> None:
         for record in records:
@@ -321,11 +510,48 @@ class Checkpoint:
                 self.offsets[item.segment] = max(self.offsets.get(item.segment, 0), item.resumes_at)
 
     def save(self) -> None:
-        """Atomically replace the checkpoint file."""
+        """Atomically replace the checkpoint file (on failure, the old one stays intact)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(self.offsets, sort_keys=True))
-        os.replace(temporary, self.path)
+        try:
+            temporary.write_text(json.dumps(self.offsets, sort_keys=True))
+            os.replace(temporary, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temporary.unlink()  # a half-written file must not use up the little room left
+            raise
+
+
+def _offset(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+        raise ValueError(f"{value!r} is not an offset")
+    return value
+
+
+def _set_aside(path: Path, why: str) -> dict[str, int]:
+    """Rename a damaged checkpoint out of the way (kept for a post-mortem); start afresh."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:  # another process of the same consumer set it aside first
+        return {}
+    except OSError as exc:
+        logger.warning(
+            "runstream: spool checkpoint %s %s; cannot set it aside (%s): starting its "
+            "segments from the beginning (replays are deduplicated by the store)",
+            path,
+            why,
+            exc,
+        )
+        return {}
+    logger.warning(
+        "runstream: spool checkpoint %s %s; kept as %s and rebuilt: its segments are read "
+        "from the beginning again (replays are deduplicated by the store)",
+        path,
+        why,
+        aside.name,
+    )
+    return {}
 
 
 @contextlib.contextmanager

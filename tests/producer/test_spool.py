@@ -310,7 +310,9 @@ def test_a_file_that_is_not_a_segment_is_reported(tmp_path: Path) -> None:
     (tmp_path / f"{0:020d}-1-cafebabe.seg").write_bytes(b"NOTASPOOL" + b"\0" * 32)
     result = SpoolReader(tmp_path).read(Checkpoint(tmp_path / "cp.json"))
     assert result.records == []
-    assert [d.reason for d in result.damage] == ["not a spool segment"]
+    assert [(d.reason, d.offset, d.resumes_at) for d in result.damage] == [
+        ("damaged segment header", 0, -1)
+    ]
 
 
 # -- checkpoints and pending bytes ---------------------------------------------------------
@@ -342,12 +344,14 @@ def test_checkpoints_never_move_backwards(tmp_path: Path) -> None:
     assert checkpoint.offsets == {"s.seg": 100}
 
 
-def test_an_unreadable_checkpoint_is_a_spool_error(tmp_path: Path) -> None:
+def test_an_unreadable_checkpoint_is_set_aside_and_rebuilt(tmp_path: Path) -> None:
+    """tests/producer/test_spool_faults.py covers this end to end (no loss, no doubles)."""
     path = tmp_path / "checkpoints" / "shipper.json"
     path.parent.mkdir()
     path.write_text("{not json")
-    with pytest.raises(SpoolError, match="unreadable"):
-        Checkpoint.load(tmp_path, "shipper")
+    assert Checkpoint.load(tmp_path, "shipper").offsets == {}
+    [aside] = path.parent.glob("shipper.json.damaged-*")
+    assert aside.read_text() == "{not json" and not path.exists()
 
 
 def test_pending_bytes_counts_what_the_consumer_has_not_taken(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..errors import MissingExtraError
+from ..backoff import Backoff
+from ..errors import MissingExtraError, StopRequested
 from ..shipper import Shipper, ShipperOptions
 from ..spool import SpoolWriter, written_by_this_process
 from ..wire import events_pb2 as pb
@@ -83,7 +84,31 @@ class KafkaSpoolTransport:
         return report
 
     def _ship(self) -> None:
-        """The shipping thread: the producer is built here, never in the training thread."""
+        """The shipping thread: the producer is built here, never in the training thread.
+
+        It never dies silently: whatever a shipper raises (a bug, a spool it cannot read)
+        is logged and a new one is started after a backoff, from the saved checkpoint;
+        the spool keeps the data meanwhile. Only ``close`` ends the thread.
+        """
+        backoff = Backoff(self._abandoned, first_s=0.5, max_s=30.0)
+        first = True
+        while not self._abandoned.is_set():
+            try:
+                if self._run_shipper(discard=first):
+                    return  # drained: everything published was acknowledged
+            except Exception:  # never take the training process down; the spool keeps the data
+                logger.exception(
+                    "runstream: the Kafka shipper failed; restarting it (unsent events stay "
+                    "in the spool meanwhile)"
+                )
+            first = False
+            try:
+                backoff.wait()
+            except StopRequested:  # close() gave up on the shipper while it waited
+                return
+
+    def _run_shipper(self, discard: bool) -> bool:
+        """Ship until drained (True) or abandoned (False); raises what the shipper raises."""
         shipper = Shipper(
             self._settings.spool_dir,
             self._bootstrap,
@@ -93,24 +118,22 @@ class KafkaSpoolTransport:
             wake=self._wake.set,
         )
         try:
-            shipper.discard_shipped(self._settings.spool_retention_s)
-            self._loop(shipper)
-        except Exception:  # never take the training process down; the spool keeps the data
-            logger.exception(
-                "runstream: the Kafka shipper stopped; unsent events stay in the "
-                "spool (`runstream sync` ships them)"
-            )
+            if discard:
+                shipper.discard_shipped(self._settings.spool_retention_s)
+            return self._loop(shipper)
         finally:
             shipper.close(timeout=0.0 if self._abandoned.is_set() else _ABANDON_JOIN_S)
 
-    def _loop(self, shipper: Shipper) -> None:
+    def _loop(self, shipper: Shipper) -> bool:
+        shipped, too_large = self._shipped, self._too_large  # by the shippers before this one
         while not self._abandoned.is_set():
             draining = self._draining.is_set()  # read first: everything published is spooled
             moved = shipper.step()
-            self._shipped = shipper.counters.shipped
-            self._too_large = shipper.counters.too_large
+            self._shipped = shipped + shipper.counters.shipped
+            self._too_large = too_large + shipper.counters.too_large
             if draining and shipper.idle:
-                return
+                return True
             if not moved:
                 self._wake.wait(_IDLE_WAIT_S)
                 self._wake.clear()
+        return False
