@@ -95,7 +95,8 @@ class DeadLetterTopic:
         """
         backoff = Backoff(self._stop, max_s=_RETRY_MAX_S, stop_error=Stopping)
         for item in rejected:
-            value, found = fitted(item, self._source_topic, self._max_request_size)
+            limit = self._max_request_size
+            value, found = fitted(item, self._source_topic, limit)
             while True:
                 try:
                     await self._app.producer.send_and_wait(
@@ -106,6 +107,10 @@ class DeadLetterTopic:
                         self._outage.recovered()
                     break
                 except Exception as exc:  # broker away: the batch waits, unacknowledged
+                    if type(exc).__name__ == "MessageSizeTooLargeError" and value and limit > 1:
+                        limit //= 2  # the estimate missed something: never retry as it is
+                        value, found = fitted(item, self._source_topic, limit)
+                        continue
                     logger.warning(
                         "cannot send a dead letter to %s (attempt %d), retrying: %s",
                         self._topic,

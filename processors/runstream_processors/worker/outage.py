@@ -45,8 +45,10 @@ class OutageLog(logging.Filter):
         quiet_s: float = 10.0,
         remind_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        log: logging.Logger = logger,
     ) -> None:
         super().__init__()
+        self._log = log
         self.quiet_s = quiet_s
         self.remind_s = remind_s
         self._clock = clock
@@ -120,7 +122,7 @@ class OutageLog(logging.Filter):
         return True
 
     def _log_back(self, began: float, attempts: int) -> None:
-        logger.warning(
+        self._log.warning(
             "Kafka back after %.0f s, %d failed attempts", self._clock() - began, attempts
         )
 
