@@ -126,9 +126,7 @@ _NOISY = re.compile(r"\[(WARNING|ERROR|CRITICAL)\]")
 def test_an_outage_is_a_few_log_lines_and_sigterm_ends_the_worker_within_10_s(
     pipeline: Pipeline, local_kafka: LocalKafka
 ) -> None:
-    worker = pipeline.worker()
-    assert pipeline.job(0, "--steps", "20").wait(120) == 0
-    pipeline.wait_for_events(len(spool_envelopes(pipeline.train_dir / "spool" / "kafka")))
+    worker = pipeline.worker()  # consuming: its fetches fail as soon as the broker is gone
     before = len(worker.log.read_text(errors="replace").splitlines())
     local_kafka.kill()
     try:
