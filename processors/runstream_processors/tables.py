@@ -58,9 +58,14 @@ EVENTS_SEEN = Table(
         "kind": STRING,
         "seq": UINT64,
         "produced_at": TIMESTAMP,
+        "payload_sha256": STRING,
     },
 )
-"""One row per stored event: the first layer of replay protection, written last."""
+"""One row per stored event: the first layer of replay protection, written last.
+
+``payload_sha256`` (hex) is the digest of the envelope's bytes as received: a later event
+with the same id and other bytes is a conflicting duplicate, not a replay ('' for rows
+stored before the column existed: they match any content)."""
 
 LIVENESS = Table(
     "liveness",

@@ -5,7 +5,8 @@ and how progress is acknowledged; both hand batches to :class:`IngestCore`, so a
 fails the same way on either path:
 
 * bytes that do not validate: a dead letter with the reason, and the envelope's ids
-  whenever it parses;
+  whenever it parses; no bytes at all (a Kafka tombstone, an empty record) are the dead
+  letters ``tombstone`` and ``empty_record``;
 * a valid event the store refuses: the batch is split in halves until the refused events
   are found; they become ``store_rejected`` dead letters and the rest is written, so one
   bad event never blocks what comes after it. Tables that took the whole batch before
@@ -40,7 +41,8 @@ _DETAIL_LIMIT = 2000
 
 @dataclass(frozen=True)
 class Incoming(Generic[Origin]):
-    payload: bytes
+    payload: bytes | None
+    """The record's bytes; None for a Kafka tombstone (a record without a value)."""
     origin: Origin
 
 
@@ -62,6 +64,7 @@ class Outcome(Generic[Origin]):
 @dataclass(frozen=True)
 class _Valid(Generic[Origin]):
     envelope: pb.Envelope
+    payload: bytes
     incoming: Incoming[Origin]
 
 
@@ -95,14 +98,20 @@ class IngestCore:
     def _validate(
         self, incoming: Incoming[Origin], outcome: Outcome[Origin]
     ) -> _Valid[Origin] | None:
+        payload = incoming.payload
+        if not payload:
+            reason = "tombstone" if payload is None else "empty_record"
+            detail = "a record without a value" if payload is None else "a record of 0 bytes"
+            outcome.dead.append((incoming.origin, DeadLetter(reason, detail, b"", self.source)))
+            return None
         try:
-            return _Valid(parse(incoming.payload), incoming)
+            return _Valid(parse(payload), payload, incoming)
         except InvalidEventError as exc:
-            event_id, project, run_id = envelope_ids(incoming.payload)
+            event_id, project, run_id = envelope_ids(payload)
             letter = DeadLetter(
                 exc.reason,
                 exc.detail[:_DETAIL_LIMIT],
-                incoming.payload,
+                payload,
                 self.source,
                 event_id,
                 project,
@@ -119,7 +128,7 @@ class IngestCore:
     ) -> None:
         if not valid:
             return
-        events = [(item.envelope, item.incoming.payload) for item in valid]
+        events = [(item.envelope, item.payload) for item in valid]
         try:
             result = self.sink.write(events, self.source, skip)
         except StoreRefusedError as exc:  # something in this batch: find it by halves
@@ -132,8 +141,11 @@ class IngestCore:
             return
         outcome.written += result.written
         outcome.duplicates += result.duplicates
-        origins = {item.envelope.event_id: item.incoming.origin for item in valid}
-        outcome.dead.extend((origins[letter.event_id], letter) for letter in result.refused)
+        origins = {(item.envelope.event_id, item.payload): item for item in valid}
+        outcome.dead.extend(
+            (origins[letter.event_id, letter.payload].incoming.origin, letter)
+            for letter in result.refused
+        )
 
     def _store_rejected(
         self, item: _Valid[Origin], exc: StoreRefusedError
@@ -143,7 +155,7 @@ class IngestCore:
         letter = DeadLetter(
             "store_rejected",
             str(exc)[:_DETAIL_LIMIT],
-            item.incoming.payload,
+            item.payload,
             self.source,
             envelope.event_id,
             envelope.project,

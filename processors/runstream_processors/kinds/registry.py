@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 from runstream.wire import events_pb2 as pb
 
@@ -50,8 +51,16 @@ class Registry:
             raise InvalidEventError("unknown_kind", f"no processor handles payload {field!r}")
         return kind
 
-    def rows(self, envelopes: Iterable[pb.Envelope]) -> TableRows:
-        """Every table row of validated ``envelopes``, including events_seen and liveness."""
+    def rows(
+        self,
+        envelopes: Iterable[pb.Envelope],
+        fingerprints: Mapping[str, str] = MappingProxyType({}),
+    ) -> TableRows:
+        """Every table row of validated ``envelopes``, including events_seen and liveness.
+
+        ``fingerprints``: the hex sha256 of each event's original bytes, by event_id, kept
+        in events_seen (events without one get '').
+        """
         out = TableRows()
         for envelope in envelopes:
             kind = self.kind_of(envelope)
@@ -71,6 +80,7 @@ class Registry:
                 kind=kind.field,
                 seq=envelope.seq,
                 produced_at=envelope.time_unix_nano,
+                payload_sha256=fingerprints.get(envelope.event_id, ""),
             )
         return out
 

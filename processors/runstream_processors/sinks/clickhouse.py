@@ -1,13 +1,16 @@
 """The ClickHouse sink, for a server and for the embedded chdb store alike.
 
 Replays are harmless in three layers: events whose id is already in
-``events_seen`` are skipped; each table insert carries a deduplication token
-derived from its event ids, so a retried batch is a no-op; ``events_seen`` is
-written last, so a crash midway makes the batch retry rather than vanish.
+``events_seen`` with the same content fingerprint are skipped (the same id with other
+bytes is a ``conflicting_duplicate`` dead letter, never silently dropped); each table
+insert carries a deduplication token derived from its event ids, so a retried batch is
+a no-op; ``events_seen`` is written last, so a crash midway makes the batch retry
+rather than vanish.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -21,6 +24,9 @@ from .base import DeadLetter, WriteResult
 from .inserts import ArrowInserts, inserts_for
 
 _LOOKUP_CHUNK = 5_000
+DEAD_LETTER_PAYLOAD_LIMIT = 1024 * 1024
+"""Bytes of a dead letter's payload the dead_letters table keeps (the rest is cut, and the
+original size noted in ``detail``): a letter of any size is one bounded row."""
 Event = tuple[pb.Envelope, bytes]
 
 
@@ -46,9 +52,12 @@ class ClickHouseSink:
         """
         written: set[str] = set(skip)
         try:
-            fresh, duplicates = self._unseen(events)
+            fresh, duplicates, conflicts = self._unseen(events, source)
             known, refused = self._split_unknown_runs(fresh, source)
-            rows = REGISTRY.rows(envelope for envelope, _ in known)
+            rows = REGISTRY.rows(
+                (envelope for envelope, _ in known),
+                {envelope.event_id: _fingerprint(payload) for envelope, payload in known},
+            )
             for table, data in rows.tables().items():
                 if table not in written:
                     ids = rows.event_ids[table] or {e.event_id for e, _ in known}
@@ -58,29 +67,61 @@ class ClickHouseSink:
             raise
         except Exception as exc:
             raise StoreRefusedError(f"{type(exc).__name__}: {exc}", frozenset(written)) from exc
-        return WriteResult(len(known), duplicates, refused)
+        return WriteResult(len(known), duplicates, conflicts + refused)
 
     def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         if not letters:
             return
         columns: dict[str, list[object]] = {name: [] for name in DEAD_LETTERS.columns}
-        for letter in letters:
+        tokens = {_letter_digest(letter) for letter in letters}
+        for letter in map(_bounded, letters):
             for name in columns:
                 columns[name].append(getattr(letter, name))
-        tokens = {_letter_digest(letter) for letter in letters}
         self._insert(DEAD_LETTERS.name, DEAD_LETTERS.arrow(columns), tokens)
 
-    def _unseen(self, events: Sequence[Event]) -> tuple[list[Event], int]:
+    def _unseen(
+        self, events: Sequence[Event], source: str
+    ) -> tuple[list[Event], int, list[DeadLetter]]:
+        """Events not stored yet, how many were replays, and the conflicting duplicates.
+
+        A replay has the id and the bytes of a stored event (or of an earlier event of the
+        batch); the same id with other bytes is a dead letter. Rows stored before events_seen
+        had fingerprints ('') match any bytes.
+        """
         ids = list({envelope.event_id for envelope, _ in events})
-        seen = self._existing(
-            "SELECT event_id FROM runstream.events_seen WHERE event_id IN {ids:Array(String)}", ids
-        )
-        fresh, taken = [], set(seen)
+        stored: dict[str, set[str]] = {}
+        for event_id, digest in self._lookup(
+            "SELECT event_id, payload_sha256 FROM runstream.events_seen "
+            "WHERE event_id IN {ids:Array(String)}",
+            ids,
+        ):
+            stored.setdefault(event_id, set()).add(digest)
+        fresh: list[Event] = []
+        conflicts: list[DeadLetter] = []
         for envelope, payload in events:
-            if envelope.event_id not in taken:
-                taken.add(envelope.event_id)
+            digest = _fingerprint(payload)
+            known = stored.get(envelope.event_id)
+            if known is None:
+                stored[envelope.event_id] = {digest}
                 fresh.append((envelope, payload))
-        return fresh, len(events) - len(fresh)
+            elif digest not in known and "" not in known:
+                detail = (
+                    f"event {envelope.event_id} was stored before with other content "
+                    f"(sha256 {sorted(known)[0]}, this one {digest})"
+                )
+                conflicts.append(
+                    DeadLetter(
+                        "conflicting_duplicate",
+                        detail,
+                        payload,
+                        source,
+                        envelope.event_id,
+                        envelope.project,
+                        envelope.run_id,
+                    )
+                )
+        duplicates = len(events) - len(fresh) - len(conflicts)
+        return fresh, duplicates, conflicts
 
     def _split_unknown_runs(
         self, events: list[Event], source: str
@@ -115,11 +156,14 @@ class ClickHouseSink:
         return known, orphans
 
     def _existing(self, sql: str, ids: list[str]) -> Iterable[str]:
-        found: list[str] = []
+        return [row[0] for row in self._lookup(sql, ids)]
+
+    def _lookup(self, sql: str, ids: list[str]) -> list[Sequence[Any]]:
+        found: list[Sequence[Any]] = []
         for start in range(0, len(ids), _LOOKUP_CHUNK):
             chunk = ids[start : start + _LOOKUP_CHUNK]
             result = self._call(self._client.query, sql, parameters={"ids": chunk})
-            found.extend(row[0] for row in result.result_rows)
+            found.extend(result.result_rows)
         return found
 
     def _insert(self, table: str, data: Any, event_ids: set[str]) -> None:
@@ -136,6 +180,21 @@ class ClickHouseSink:
             if _is_connection_error(exc):
                 raise StoreUnavailableError(f"the store did not answer: {exc}") from exc
             raise
+
+
+def _bounded(letter: DeadLetter) -> DeadLetter:
+    """``letter`` with at most DEAD_LETTER_PAYLOAD_LIMIT bytes of payload."""
+    size = len(letter.payload)
+    if size <= DEAD_LETTER_PAYLOAD_LIMIT:
+        return letter
+    note = f" [payload truncated to {DEAD_LETTER_PAYLOAD_LIMIT} of {size} bytes]"
+    return dataclasses.replace(
+        letter, payload=letter.payload[:DEAD_LETTER_PAYLOAD_LIMIT], detail=letter.detail + note
+    )
+
+
+def _fingerprint(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
 
 
 def _letter_digest(letter: DeadLetter) -> str:

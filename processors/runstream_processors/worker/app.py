@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 from runstream.errors import MissingExtraError
@@ -20,13 +21,19 @@ from runstream.settings import Settings
 
 from ..errors import ProcessorError, Stopping
 from ..topics import ensure_topics, runstream_topics
-from .dlq import DeadLetterTopic
+from .dlq import MAX_REQUEST_SIZE, DeadLetterTopic
 from .journal import Journal
 from .options import WorkerOptions
+from .outage import OutageLog
+from .outage import install as install_outage_log
 from .pipeline import Pipeline
 from .store_writer import StoreWriter
 
 logger = logging.getLogger("runstream.worker")
+
+STOP_DEADLINE_S = 8.0
+"""After SIGTERM/SIGINT the process is gone within this long, however stuck faust's
+shutdown is (it may wait on an unreachable broker): then it exits with status 1."""
 
 _QUIET_LOGGERS = {
     # kafka-python (journal, topics) logs every reconnect attempt of an outage as an error;
@@ -55,7 +62,7 @@ def run_worker(settings: Settings, options: WorkerOptions) -> int:
     pipeline.open()
     try:
         app = build_app(settings, options, bootstrap, pipeline, stop)
-        code = _execute(app, options)
+        code = _execute(app, options, stop, pipeline.outage)
         return 1 if pipeline.failure is not None else code
     finally:
         pipeline.close()
@@ -87,7 +94,7 @@ def build_app(
         broker_session_timeout=10.0,  # a killed worker's partitions move on after 10 s, not 60
         broker_heartbeat_interval=2.0,  # heartbeats run on faust's consumer thread, unblocked
         producer_acks=-1,
-        producer_max_request_size=1024 * 1024,
+        producer_max_request_size=MAX_REQUEST_SIZE,
     )
     topic = app.topic(
         settings.kafka_topic,
@@ -97,7 +104,7 @@ def build_app(
         value_serializer="raw",
     )
     pipeline.attach(
-        DeadLetterTopic(app, options.dlq_topic, settings.kafka_topic, stop),
+        DeadLetterTopic(app, options.dlq_topic, settings.kafka_topic, stop, outage=pipeline.outage),
         _highwater(app, settings.kafka_topic),
     )
 
@@ -112,6 +119,7 @@ def build_app(
                 return
 
     async def report() -> None:
+        pipeline.outage.tick()
         pipeline.stats.report()
 
     app.agent(topic, name="runstream-ingest", concurrency=1)(ingest)
@@ -131,8 +139,17 @@ def _fail(pipeline: Pipeline, exc: Exception) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _execute(app: Any, options: WorkerOptions) -> int:
-    from faust.worker import Worker
+def _execute(app: Any, options: WorkerOptions, stop: threading.Event, outage: OutageLog) -> int:
+    from faust.worker import Worker as FaustWorker
+
+    class Worker(FaustWorker):  # the same name: its log lines read "[^Worker]: Ready"
+        def install_signal_handlers(self) -> None:
+            super().install_signal_handlers()
+            _arm_on_signals(stop)
+
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            install_outage_log(outage, logger)
 
     worker = Worker(app, loglevel=options.log_level, quiet=True, redirect_stdouts=False)
     for name, level in _QUIET_LOGGERS.items():
@@ -144,6 +161,44 @@ def _execute(app: Any, options: WorkerOptions) -> int:
     else:  # pragma: no cover - execute_from_commandline always exits
         code = 0
     return code or (1 if app.crash_reason is not None else 0)
+
+
+def _arm_on_signals(stop: threading.Event) -> None:
+    """On SIGTERM/SIGINT: end every retry wait at once and start the hard deadline.
+
+    faust (through asyncio) keeps handling the signal: asyncio's C-level handler wakes its
+    loop through the wakeup fd, the Python-level handler it installs does nothing, so ours
+    takes that place. It runs in the main thread even while the loop is blocked.
+    """
+    armed: list[threading.Thread] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+        if armed:
+            return
+        logger.info(
+            "stopping (signal %d); exiting within %.0f s at the latest", signum, STOP_DEADLINE_S
+        )
+        watchdog = threading.Thread(
+            target=_exit_after, args=(STOP_DEADLINE_S,), name="runstream-stop-deadline", daemon=True
+        )
+        armed.append(watchdog)
+        watchdog.start()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+
+def _exit_after(seconds: float) -> None:
+    time.sleep(seconds)
+    logger.critical(
+        "the worker did not stop within %.0f s of the stop signal (the broker or the store "
+        "may be unreachable); exiting now with status 1, unacknowledged records are "
+        "consumed again after a restart",
+        seconds,
+    )
+    logging.shutdown()
+    os._exit(1)
 
 
 def _highwater(app: Any, topic: str) -> Any:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .dlq import DeadLetterTopic
+from .outage import OutageLog
 from .records import Chunk, RawRecord
 from .stats import Stats
 from .store_writer import ChunkOutcome, StoreWriter
@@ -51,6 +52,8 @@ class Pipeline:
 
     def __init__(self, writer: StoreWriter, stop: threading.Event) -> None:
         self.stats = Stats(lag=self.lag)
+        self.outage = OutageLog()
+        """Aggregates the log lines of a Kafka outage (app.py installs it on the handlers)."""
         self.failure: BaseException | None = None
         """An unexpected error that ended the worker (its exit status is then 1)."""
         self._writer = writer
@@ -89,6 +92,7 @@ class Pipeline:
             raise
         for event in events:
             event.ack()
+        self.outage.recovered()  # records arrived: the broker answers
 
     def lag(self) -> int:
         """Records of the assigned partitions seen so far that are not in the store yet."""

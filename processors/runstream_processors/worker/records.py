@@ -12,7 +12,8 @@ class RawRecord:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None
+    """The envelope's bytes; None for a tombstone (it becomes a dead letter)."""
 
 
 @dataclass(frozen=True)

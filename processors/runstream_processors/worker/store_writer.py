@@ -32,7 +32,8 @@ from ..kinds import REGISTRY
 from ..sinks.base import DeadLetter
 from ..sinks.clickhouse import ClickHouseSink
 from ..store.connection import open_store
-from .journal import Journal
+from .journal import Journal, JournalError
+from .outage import OUTAGE
 from .records import Chunk, RawRecord
 
 logger = logging.getLogger("runstream.worker")
@@ -114,13 +115,22 @@ class StoreWriter:
         while True:
             try:
                 return attempt()
+            except JournalError as exc:  # Kafka away: one of the outage's counted lines
+                failures += 1
+                logger.warning(
+                    "the replay journal in Kafka failed (attempt %d), retrying: %s",
+                    failures,
+                    exc,
+                    extra=OUTAGE,
+                )
+                backoff.wait(exc)
             except TransientError as exc:
                 failures += 1
                 if failures == 1 or failures % 10 == 0:
                     logger.warning(
                         "store or Kafka unavailable (attempt %d), retrying: %s", failures, exc
                     )
-                backoff.wait()
+                backoff.wait(exc)
 
 
 def _warm_up() -> None:

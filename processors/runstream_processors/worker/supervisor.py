@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 _POLL_S = 0.5
-_STOP_WAIT_S = 60.0
+_STOP_WAIT_S = 15.0  # a worker exits within app.STOP_DEADLINE_S of SIGTERM
 
 
 def supervise(commands: Sequence[Sequence[str]]) -> int:

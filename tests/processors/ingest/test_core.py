@@ -107,3 +107,75 @@ def test_invalid_bytes_keep_the_envelope_ids_in_their_dead_letter(
         )
     assert letters["invalid_project"] == (event_id, "no spaces allowed", run_id)
     assert letters["malformed"] == ("", "", "")
+
+
+def _heartbeat_run(run_id: str, event_id: str, interval_ms: int) -> tuple[bytes, bytes]:
+    """A run_started and a heartbeat of that run (``event_id``), serialized."""
+    common = {"project": "dupes", "run_id": run_id, "time_unix_nano": time.time_ns()}
+    started = pb.Envelope(
+        event_id=uuid.uuid4().hex, seq=1, run_started=pb.RunStarted(name="d"), **common
+    )
+    beat = pb.Envelope(
+        event_id=event_id, seq=2, heartbeat=pb.Heartbeat(interval_ms=interval_ms), **common
+    )
+    return started.SerializeToString(), beat.SerializeToString()
+
+
+def test_tombstones_conflicts_and_replays(runstream_dir: Settings) -> None:
+    from runstream_processors.ingest.core import Incoming, IngestCore
+    from runstream_processors.sinks.clickhouse import ClickHouseSink
+
+    run_id, event_id = uuid.uuid4().hex, uuid.uuid4().hex
+    started, beat = _heartbeat_run(run_id, event_id, 1000)
+    _, other = _heartbeat_run(run_id, event_id, 2000)  # same event_id, other bytes
+    with open_store(runstream_dir, "tests") as client:
+        sink = ClickHouseSink(client)
+        try:
+            core: IngestCore = IngestCore(sink, "tests")
+            first = core.process([Incoming(p, n) for n, p in enumerate([started, beat, None, b""])])
+            assert first.written == 2
+            assert [(n, letter.reason) for n, letter in first.dead] == [
+                (2, "tombstone"),
+                (3, "empty_record"),
+            ]
+            replay = core.process([Incoming(beat, 0), Incoming(other, 1)])
+            assert replay.written == 0 and replay.duplicates == 1
+            assert [(n, letter.reason) for n, letter in replay.dead] == [
+                (1, "conflicting_duplicate")
+            ]
+            # in one batch too: the first of two contents wins, the second is a letter
+            fresh = uuid.uuid4().hex
+            _, a = _heartbeat_run(run_id, fresh, 1000)
+            _, b = _heartbeat_run(run_id, fresh, 3000)
+            both = core.process([Incoming(a, 0), Incoming(b, 1), Incoming(a, 2)])
+            assert (both.written, both.duplicates) == (1, 1)
+            assert [(n, letter.reason) for n, letter in both.dead] == [(1, "conflicting_duplicate")]
+        finally:
+            sink.close()
+        stored = client.query(
+            "SELECT reason, count() FROM runstream.dead_letters GROUP BY reason ORDER BY reason"
+        ).result_rows
+        assert stored == [("conflicting_duplicate", 2), ("empty_record", 1), ("tombstone", 1)]
+        digests = client.query(
+            "SELECT payload_sha256 FROM runstream.events_seen WHERE event_id = {id:String}",
+            parameters={"id": event_id},
+        ).result_rows
+        assert [len(d) for (d,) in digests] == [64]
+
+
+def test_a_huge_dead_letter_is_bounded_in_the_table(runstream_dir: Settings) -> None:
+    from runstream_processors.sinks.base import DeadLetter
+    from runstream_processors.sinks.clickhouse import DEAD_LETTER_PAYLOAD_LIMIT, ClickHouseSink
+
+    payload = b"\xff" * (DEAD_LETTER_PAYLOAD_LIMIT + 1000)
+    with open_store(runstream_dir, "tests") as client:
+        sink = ClickHouseSink(client)
+        try:
+            sink.write_dead_letters([DeadLetter("oversized", "too big", payload, "tests")])
+        finally:
+            sink.close()
+        ((size, detail),) = client.query(
+            "SELECT length(payload), detail FROM runstream.dead_letters"
+        ).result_rows
+    assert size == DEAD_LETTER_PAYLOAD_LIMIT
+    assert str(len(payload)) in detail
