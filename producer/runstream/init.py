@@ -192,4 +192,4 @@ def _check_names(project: str, name: str | None, tags: Sequence[str], notes: str
 
 def _default_name(run_id: str) -> str:
     script = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] not in ("", "-", "-c") else "run"
-    return f"{script}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id[:4]}"
+    return f"{safe_text(script)}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id[:4]}"

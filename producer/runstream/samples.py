@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from .errors import InvalidInputError, InvalidValueError
 from .limits import (
@@ -48,13 +48,15 @@ def _refused(field: str, index: int, problem: str, hint: str = "") -> InvalidVal
 def materialized(what: str, values: object) -> Sequence[object]:
     """``values`` as a sequence: lists and tuples as they are, any other iterable read once
     (at most MAX_SAMPLES_PER_CALL items); InvalidValueError for what is not iterable."""
-    if isinstance(values, Sequence) and not isinstance(values, str | bytes):
-        return values
-    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
         raise InvalidValueError.of(
             f"samples {what}",
             f"expected a list (or any iterable) of samples, got {type(values).__name__}",
         )
+    if isinstance(values, Sequence) or (
+        hasattr(values, "__len__") and hasattr(values, "__getitem__")  # arrays, tensors
+    ):
+        return values  # type: ignore[return-value]
     items: list[object] = []
     for item in values:
         if len(items) >= MAX_SAMPLES_PER_CALL:

@@ -316,8 +316,11 @@ def test_log_samples_takes_any_iterable_once(start_run: StartRun, runstream_dir:
         run.log_samples(5, ["a"])  # type: ignore[arg-type]
     with pytest.raises(runstream.InvalidValueError, match="samples inputs: expected a list"):
         run.log_samples("abc", ["a", "b", "c"])
+    with pytest.raises(runstream.InvalidValueError, match="samples labels: expected a list"):
+        run.log_samples(["x"], ["y"], {"x": "y"})
+    run.log_samples(np.array([[0.5, 1.5], [2.5, 3.5]]), torch.tensor([1, 0]), step=4)
     run.finish()
-    assert stored(runstream_dir, run.id)["samples"] == 2
+    assert stored(runstream_dir, run.id)["samples"] == 4
 
 
 @pytest.mark.parametrize("step", [True, False, -1])
@@ -402,3 +405,16 @@ def test_a_full_disk_when_storing_an_artifact_is_counted_not_raised(
     with pytest.raises(OSError, match="No space"):
         strict.log_artifact(checkpoint)
     strict.finish()
+
+
+def test_undecodable_bytes_in_the_command_line_do_not_lose_the_run(
+    start_run: StartRun, runstream_dir: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Undecodable bytes of a file name arrive in sys.argv as lone surrogates."""
+    monkeypatch.setattr("sys.argv", ["/tmp/tr\udce9in.py", "--data", "caf\udce9"])
+    run = start_run()
+    run.log({"loss": 0.5}, step=0)
+    assert run.finish().complete
+    got = stored(runstream_dir, run.id)
+    assert got["names"][0][0].startswith("tr\\udce9in-")
+    assert got["points"] == [("loss", "", 0, 0.5)]
