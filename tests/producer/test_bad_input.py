@@ -418,3 +418,30 @@ def test_undecodable_bytes_in_the_command_line_do_not_lose_the_run(
     got = stored(runstream_dir, run.id)
     assert got["names"][0][0].startswith("tr\\udce9in-")
     assert got["points"] == [("loss", "", 0, 0.5)]
+
+
+def test_an_unknown_runstream_strict_value_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from runstream.settings import load_settings
+
+    monkeypatch.setenv("RUNSTREAM_STRICT", "maybe")
+    with pytest.raises(runstream.InvalidInputError, match="RUNSTREAM_STRICT must be"):
+        load_settings()
+    for value, strict in [("true", True), ("0", False), ("", False), ("YES", True)]:
+        monkeypatch.setenv("RUNSTREAM_STRICT", value)
+        assert load_settings().strict is strict
+
+
+def test_many_distinct_problems_share_one_entry_beyond_the_cap(
+    start_run: StartRun, caught: list[warnings.WarningMessage]
+) -> None:
+    from runstream.run import MAX_REFUSAL_KINDS
+
+    run = start_run()
+    for index in range(MAX_REFUSAL_KINDS + 5):
+        run.log({f"key{index}": "text"}, step=index)
+    report = run.finish()
+    assert len(report.not_recorded) == MAX_REFUSAL_KINDS + 1
+    assert sum(report.not_recorded.values()) == MAX_REFUSAL_KINDS + 5
+    assert len(tracking(caught)) == MAX_REFUSAL_KINDS + 1
