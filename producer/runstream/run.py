@@ -56,6 +56,8 @@ MAX_REFUSAL_KINDS = 1_000
 """Distinct (subject, problem) pairs a run counts separately; further ones share one entry."""
 _OTHER_REFUSALS = "rejected: other subjects and problems (too many distinct ones to list)"
 _MAX_REASON_CHARS = 300
+_LOGGED_REASONS = 20
+"""finish() logs the most frequent reasons of not_recorded; the report holds them all."""
 
 
 @dataclass(frozen=True)
@@ -429,8 +431,16 @@ def _warn_about(report: RunReport, name: str) -> None:
             report.nonfinite_values,
             keys,
         )
-    for reason, count in report.not_recorded.items():
+    reasons = sorted(report.not_recorded.items(), key=lambda item: -item[1])
+    for reason, count in reasons[:_LOGGED_REASONS]:
         logger.warning("runstream: run %r: %d %s", name, count, reason)
+    if len(reasons) > _LOGGED_REASONS:
+        logger.warning(
+            "runstream: run %r: %d more reasons, %d values (see finish()'s report)",
+            name,
+            len(reasons) - _LOGGED_REASONS,
+            sum(count for _, count in reasons[_LOGGED_REASONS:]),
+        )
 
 
 def status_at_exit() -> Status:
