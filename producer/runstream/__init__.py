@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import os
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 from . import _active
 from .errors import (
@@ -33,6 +33,7 @@ from .errors import (
     RunstreamError,
     ServiceUnavailableError,
     SpoolError,
+    TrackingWarning,
     TransientError,
 )
 from .version import __version__
@@ -57,6 +58,7 @@ __all__ = [
     "ServiceUnavailableError",
     "SpoolError",
     "Status",
+    "TrackingWarning",
     "TransientError",
     "__version__",
     "active_run",
@@ -91,13 +93,13 @@ def log(metrics: Mapping[str, float], step: int | None = None, split: str = "") 
 
 
 def log_samples(
-    inputs: Sequence[object],
-    predictions: Sequence[object],
-    labels: Sequence[object] | None = None,
+    inputs: Iterable[object],
+    predictions: Iterable[object],
+    labels: Iterable[object] | None = None,
     *,
     step: int | None = None,
     split: str = "",
-    ids: Sequence[object] | None = None,
+    ids: Iterable[object] | None = None,
 ) -> None:
     """``log_samples`` on the active run."""
     _active.get().log_samples(inputs, predictions, labels, step=step, split=split, ids=ids)

@@ -18,26 +18,33 @@ from pathlib import PurePath
 from typing import Any
 
 from .errors import InvalidConfigError
-from .limits import MAX_TEXT_VALUE_BYTES, key_problem
+from .limits import MAX_TEXT_VALUE_BYTES, key_problem, text_problem
 from .redaction import REDACTED, Scrubber, is_credential_key
 from .wire import events_pb2 as pb
 
 ParamValue = float | int | bool | str
+
+MAX_CONFIG_DEPTH = 64
+"""Nesting deeper than this is refused by name (deeper is a cycle or a mistake)."""
 
 
 def flatten_config(config: object, prefix: str = "") -> dict[str, ParamValue]:
     """Flatten ``config`` to ``{dotted.key: scalar}``; raises InvalidConfigError naming the key."""
     flat: dict[str, ParamValue] = {}
     for key, value in _items(config, prefix):
-        _flatten_into(flat, key, value)
+        _flatten_into(flat, key, value, (id(config),))
     return flat
 
 
-def to_params(flat: Mapping[str, ParamValue], scrubber: Scrubber | None = None) -> list[pb.Param]:
+def to_params(
+    flat: Mapping[str, ParamValue], scrubber: Scrubber | None = None, what: str = "config key"
+) -> list[pb.Param]:
     """Typed wire params: credential-like keys redacted, texts scrubbed (counted by
     ``scrubber``)."""
     scrubber = scrubber or Scrubber()
-    params = [pb.Param(key=key, value=to_wire_value(key, value)) for key, value in flat.items()]
+    params = [
+        pb.Param(key=key, value=to_wire_value(key, value, what)) for key, value in flat.items()
+    ]
     scrubber.count += sum(is_credential_key(param.key) for param in params)
     texts = {
         param.key: param.value.text
@@ -51,7 +58,7 @@ def to_params(flat: Mapping[str, ParamValue], scrubber: Scrubber | None = None) 
     return params
 
 
-def to_wire_value(key: str, value: ParamValue) -> pb.Value:
+def to_wire_value(key: str, value: ParamValue, what: str = "config key") -> pb.Value:
     """One typed wire value; the key is only used for redaction and error messages."""
     if is_credential_key(key):
         return pb.Value(text=REDACTED)
@@ -63,14 +70,15 @@ def to_wire_value(key: str, value: ParamValue) -> pb.Value:
         return pb.Value(integer=value)
     if isinstance(value, float):
         return pb.Value(number=value)
-    if len(value.encode()) > MAX_TEXT_VALUE_BYTES:
-        raise InvalidConfigError(
-            f"config key {key!r}: text longer than {MAX_TEXT_VALUE_BYTES} bytes"
-        )
+    problem = text_problem(value, max_bytes=MAX_TEXT_VALUE_BYTES)
+    if problem:
+        if "limit" in problem:
+            problem = f"text longer than {MAX_TEXT_VALUE_BYTES} bytes"
+        raise InvalidConfigError.of(f"{what} {key!r}", problem)
     return pb.Value(text=value)
 
 
-def scalar(key: str, value: object) -> ParamValue:
+def scalar(key: str, value: object, what: str = "config key") -> ParamValue:
     """Coerce one leaf value to a storable scalar, or raise naming the key."""
     if value is None:
         return "None"
@@ -79,27 +87,44 @@ def scalar(key: str, value: object) -> ParamValue:
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, enum.Enum):
-        return scalar(key, value.value) if isinstance(value.value, int | str) else value.name
+        return scalar(key, value.value, what) if isinstance(value.value, int | str) else value.name
     if isinstance(value, PurePath):
         return str(value)
     item = getattr(value, "item", None)  # numpy scalars and 0-d tensors
     if callable(item) and getattr(value, "ndim", 0) == 0:
-        return scalar(key, item())
-    raise InvalidConfigError(
-        f"config key {key!r}: cannot record a value of type {type(value).__name__}; "
-        "use numbers, strings, bools, lists, dicts or dataclasses"
+        return scalar(key, item(), what)
+    raise InvalidConfigError.of(
+        f"{what} {key!r}",
+        f"cannot record a value of type {type(value).__name__}",
+        "; use numbers, strings, bools, lists, dicts or dataclasses",
     )
 
 
-def _flatten_into(flat: dict[str, ParamValue], key: str, value: object) -> None:
+def _enter(key: str, value: object, ancestors: tuple[int, ...]) -> tuple[int, ...]:
+    """``ancestors`` with ``value`` added; InvalidConfigError naming ``key`` for a cycle."""
+    if id(value) in ancestors:
+        raise InvalidConfigError.of(
+            f"config key {key!r}", "the config contains itself here (a reference cycle)"
+        )
+    if len(ancestors) > MAX_CONFIG_DEPTH:
+        raise InvalidConfigError.of(
+            f"config key {key!r}", f"nested more than {MAX_CONFIG_DEPTH} levels deep"
+        )
+    return (*ancestors, id(value))
+
+
+def _flatten_into(
+    flat: dict[str, ParamValue], key: str, value: object, ancestors: tuple[int, ...]
+) -> None:
     if _is_nested(value):
+        inner = _enter(key, value, ancestors)
         nested = list(_items(value, key))
         if not nested:
             _put(flat, key, "{}")
         for child_key, child in nested:
-            _flatten_into(flat, child_key, child)
+            _flatten_into(flat, child_key, child, inner)
     elif isinstance(value, list | tuple | set | frozenset):
-        _put(flat, key, json.dumps(_plain(key, value)))
+        _put(flat, key, json.dumps(_plain(key, value, ancestors)))
     else:
         _put(flat, key, scalar(key, value))
 
@@ -112,16 +137,18 @@ def _put(flat: dict[str, ParamValue], key: str, value: ParamValue) -> None:
     flat[key] = value
 
 
-def _plain(key: str, value: object) -> object:
+def _plain(key: str, value: object, ancestors: tuple[int, ...]) -> object:
     """Lists (of lists, of dicts) as JSON-ready values: ``[64, 128]`` reads better than
     ``layers.0``; credential-like keys inside are redacted."""
     if isinstance(value, set | frozenset):
-        return sorted((_plain(key, item) for item in value), key=str)
+        return sorted((_plain(key, item, ancestors) for item in value), key=str)
     if isinstance(value, list | tuple):
-        return [_plain(key, item) for item in value]
+        inner = _enter(key, value, ancestors)
+        return [_plain(key, item, inner) for item in value]
     if _is_nested(value):
+        inner = _enter(key, value, ancestors)
         return {
-            child_key: REDACTED if is_credential_key(child_key) else _plain(key, child)
+            child_key: REDACTED if is_credential_key(child_key) else _plain(key, child, inner)
             for child_key, child in _items(value, "")
         }
     return scalar(key, value)

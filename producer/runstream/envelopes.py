@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from .limits import MAX_PAYLOAD_BYTES
+from .limits import MAX_PAYLOAD_BYTES, MAX_TEXT_VALUE_BYTES, truncated_text
 from .version import __version__
 from .wire import events_pb2 as pb
 
@@ -54,20 +54,31 @@ class EnvelopeFactory:
         return envelope
 
 
+_CUT_VARIABLE_BYTES = 1024
+_CUT_ARGUMENT_BYTES = 4096
+_RUN_STARTED_ROOM = MAX_PAYLOAD_BYTES - 4096
+"""What the rest of a RunStarted may take once params and packages moved out: some of
+them stay with it."""
+
+
 def fit_run_started(
     started: pb.RunStarted,
-) -> list[pb.RunStarted | pb.RunStartedContinued]:
-    """``started`` as payloads that each fit in an envelope.
+) -> tuple[list[pb.RunStarted | pb.RunStartedContinued], int]:
+    """``started`` as payloads that each fit in an envelope, and how many of its fields
+    were cut to fit.
 
     Usually just ``started``. A config of thousands of keys or long values would make
     an envelope the processors must refuse, losing the whole run; instead the params
-    and packages that do not fit follow in ``RunStartedContinued`` payloads.
+    and packages that do not fit follow in ``RunStartedContinued`` payloads. What still
+    does not fit (megabytes of notes, of environment variables, of command line) is cut
+    with a visible marker, or left out; the count goes into the run's report.
     """
     if started.ByteSize() <= MAX_PAYLOAD_BYTES:
-        return [started]
+        return [started], 0
     params, packages = list(started.params), list(started.environment.packages)
     del started.params[:]
     del started.environment.packages[:]
+    truncated = _shrink(started)
     room = MAX_PAYLOAD_BYTES - started.ByteSize()
     kept_params, params = _take_fitting(params, room)
     started.params.extend(kept_params)
@@ -83,7 +94,53 @@ def fit_run_started(
         chunk_packages, packages = _take_fitting(packages, room, at_least=0 if chunk else 1)
         more.packages.extend(chunk_packages)
         payloads.append(more)
-    return payloads
+    return payloads, truncated
+
+
+def _shrink(started: pb.RunStarted) -> int:
+    """Cut ``started`` (params and packages out) until it fits; returns the fields cut."""
+    cut = 0
+
+    def fits() -> bool:
+        return started.ByteSize() <= _RUN_STARTED_ROOM
+
+    if fits():
+        return 0
+    started.notes, removed = truncated_text(started.notes, MAX_TEXT_VALUE_BYTES)
+    cut += removed > 0
+    variables = started.environment.variables
+    if not fits():
+        for key in list(variables):
+            variables[key], removed = truncated_text(variables[key], _CUT_VARIABLE_BYTES)
+            cut += removed > 0
+    if not fits():
+        for index, arg in enumerate(started.command):
+            started.command[index], removed = truncated_text(arg, _CUT_ARGUMENT_BYTES)
+            cut += removed > 0
+    if not fits():  # thousands of variables: leave out the largest until the rest fits
+        for key in sorted(variables, key=lambda k: len(k) + len(variables[k]), reverse=True):
+            del variables[key]
+            cut += 1
+            if fits():
+                break
+    if not fits():  # a command line of thousands of arguments: keep its head
+        args = list(started.command)
+        while args and not fits():
+            args = args[: len(args) // 2]
+            del started.command[:]
+            started.command.extend([*args, "… [arguments truncated by runstream]"])
+        cut += 1
+    if not fits():
+        started.notes, removed = truncated_text(started.notes, 1024)
+        cut += removed > 0
+    if not fits():  # tens of thousands of tags
+        tags = list(started.tags)
+        while tags and not fits():
+            tags = tags[: len(tags) // 2]
+            del started.tags[:]
+            started.tags.extend(tags)
+        cut += 1
+    return cut
 
 
 def _take_fitting(

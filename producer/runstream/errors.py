@@ -12,6 +12,8 @@
     │   └── ServiceUnavailableError           Kafka or the object store did not answer
     │       └── _DeliveryFailed               [runstream.shipper] Kafka refused a record; resent
     ├── StopRequested                         a stop request ended a runstream.backoff wait
+    ├── TrackingWarning (also RuntimeWarning) a warning, not raised: something a call passed
+    │                                         was not recorded (counted in finish()'s report)
     └── ObjectStoreError (also OSError)       the S3 object store failed or refused a request
         ├── ArtifactMissingError              the object (or its bucket) does not exist
         ├── ArtifactIntegrityError            bytes do not match the recorded SHA-256 or size
@@ -28,10 +30,16 @@ Retry or give up is decided by the class alone: a :class:`TransientError` is wor
 is not. The processors' errors (``runstream_processors.errors``) derive from this root too.
 
 Input errors are raised after everything valid in the same call was recorded,
-so a bad value never costs the good ones.
+so a bad value never costs the good ones. Calls on a run (``log``, ``log_samples``,
+``log_artifact``, ``summary[...] =``) raise them only in a strict run
+(``init(strict=True)`` or ``RUNSTREAM_STRICT=1``); otherwise what they refuse is
+counted in the run's report and warned about once per subject and problem with a
+:class:`TrackingWarning`, so a stray value never ends a training job.
 """
 
 from __future__ import annotations
+
+from typing import Self
 
 
 class RunstreamError(Exception):
@@ -39,7 +47,22 @@ class RunstreamError(Exception):
 
 
 class InvalidInputError(RunstreamError, ValueError):
-    """Something passed to the SDK cannot be recorded as given."""
+    """Something passed to the SDK cannot be recorded as given.
+
+    ``subject`` names what was refused (``metric 'acc'``, ``split``) and ``problem`` says
+    why, without the value itself: together they are the stable key a non-strict run
+    counts the refusal under. The message is ``subject: problem`` plus details.
+    """
+
+    def __init__(self, message: str, *, subject: str = "", problem: str = "") -> None:
+        super().__init__(message)
+        self.subject = subject
+        self.problem = problem or message
+
+    @classmethod
+    def of(cls, subject: str, problem: str, detail: str = "") -> Self:
+        """An error whose message is ``subject: problem`` followed by ``detail``."""
+        return cls(f"{subject}: {problem}{detail}", subject=subject, problem=problem)
 
 
 class InvalidKeyError(InvalidInputError):
@@ -87,6 +110,15 @@ class TransientError(RunstreamError):
 
 class ServiceUnavailableError(TransientError):
     """A service the SDK ships to (Kafka, the object store) did not answer, or asked to wait."""
+
+
+class TrackingWarning(RunstreamError, RuntimeWarning):
+    """Warned (never raised by the SDK) when a call's input was not recorded; the run goes on.
+
+    Issued once per subject and problem of a run; every occurrence is counted in the
+    ``not_recorded`` of ``finish()``'s report. ``warnings.simplefilter("error",
+    TrackingWarning)`` turns them into exceptions.
+    """
 
 
 class StopRequested(RunstreamError):

@@ -17,7 +17,7 @@ from .capture.system import SystemSampler
 from .config import ParamValue, flatten_config, to_params
 from .envelopes import EnvelopeFactory, fit_run_started, new_id
 from .errors import InvalidInputError
-from .limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, project_problem
+from .limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, project_problem, safe_text, text_problem
 from .recorder import Recorder, RecorderOptions
 from .redaction import COUNT_KEY, Scrubber
 from .run import Run
@@ -40,15 +40,20 @@ def init(
     system_interval: float | None = 15.0,
     heartbeat_interval: float = 10.0,
     flush_interval: float = 0.2,
+    strict: bool | None = None,
 ) -> Run:
     """Start a run and make it the active one.
 
     ``config`` (a dict, dataclass, argparse namespace or pydantic model) is
     flattened to typed dotted keys; ``seed`` seeds python/numpy/torch and is
     recorded. Use the result as a context manager, or call ``finish()``.
+
+    ``init`` raises on invalid arguments. Later calls on the run count invalid input
+    and warn (:class:`runstream.TrackingWarning`) instead of raising, so a stray value
+    never ends a training job; ``strict=True`` (default: ``RUNSTREAM_STRICT``) raises.
     """
     _active.ensure_none_active()
-    _check_names(project, name, tags)
+    _check_names(project, name, tags, notes)
     params = flatten_config(config)  # raises before anything is created
     settings = load_settings(dir)
     if seed is not None:
@@ -76,7 +81,10 @@ def init(
         capture_env,
         artifacts,
     )
-    for payload in fit_run_started(started):
+    payloads, truncated = fit_run_started(started)
+    if truncated:
+        recorder.counters.not_recorded["run_started.truncated"] += truncated
+    for payload in payloads:
         recorder.submit(payload)
     if diff is not None:
         recorder.submit(diff)
@@ -89,6 +97,7 @@ def init(
         recorder=recorder,
         factory=factory,
         artifacts=artifacts,
+        strict=settings.strict if strict is None else strict,
     )
     _active.activate(run)
     recorder.start()
@@ -111,8 +120,8 @@ def _run_started(
         name=name,
         tags=scrubber.texts(tags),
         params=to_params(params, scrubber),
-        command=scrubber.argv([sys.executable, *sys.argv]),
-        working_dir=os.getcwd(),
+        command=[safe_text(arg) for arg in scrubber.argv([sys.executable, *sys.argv])],
+        working_dir=safe_text(os.getcwd()),
         has_seed=seed is not None,
         seed=seed or 0,
         heartbeat_interval_ms=int(heartbeat_interval * 1000),
@@ -154,14 +163,18 @@ def _store_diff(git: GitState, artifacts: ArtifactSink) -> pb.ArtifactLogged | N
     )
 
 
-def _check_names(project: str, name: str | None, tags: Sequence[str]) -> None:
+def _check_names(project: str, name: str | None, tags: Sequence[str], notes: str) -> None:
     problem = project_problem(project)
     if problem:
         raise InvalidInputError(f"project {project!r}: {problem}")
-    if name is not None and (
-        not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH
-    ):
-        raise InvalidInputError(f"run name {name!r}: must be 1 to {MAX_NAME_LENGTH} characters")
+    if name is not None:
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
+            raise InvalidInputError(
+                f"run name {name!r:.80}: must be 1 to {MAX_NAME_LENGTH} characters"
+            )
+        problem = text_problem(name, what="run name", control=False)
+        if problem:
+            raise InvalidInputError(f"run name {name!r:.80}: {problem}")
     if isinstance(tags, str):
         raise InvalidInputError(f"tags must be a list of strings, got the string {tags!r}")
     for tag in tags:
@@ -169,8 +182,14 @@ def _check_names(project: str, name: str | None, tags: Sequence[str]) -> None:
             raise InvalidInputError(
                 f"tag {tag!r}: must be a string of 1 to {MAX_TAG_LENGTH} characters"
             )
+        problem = text_problem(tag, what="tag", control=False)
+        if problem:
+            raise InvalidInputError(f"tag {tag!r}: {problem}")
+    problem = text_problem(notes, what="notes")
+    if problem:
+        raise InvalidInputError(f"notes: {problem}")
 
 
 def _default_name(run_id: str) -> str:
     script = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] not in ("", "-", "-c") else "run"
-    return f"{script}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id[:4]}"
+    return f"{safe_text(script)}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id[:4]}"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import collections
+import errno
 import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -16,14 +19,27 @@ from typing import Literal
 from .artifacts import ArtifactSink
 from .config import ParamValue
 from .envelopes import EnvelopeFactory
-from .errors import InvalidInputError, RunStateError
-from .limits import key_problem
+from .errors import (
+    InvalidInputError,
+    InvalidKeyError,
+    InvalidValueError,
+    RunStateError,
+    TrackingWarning,
+)
+from .limits import MAX_KEY_LENGTH, MAX_TEXT_VALUE_BYTES, key_problem, safe_text, text_problem
 from .recorder import Recorder
 from .redaction import COUNT_KEY, Scrubber
 from .samples import sample_batches
 from .settings import Settings
 from .summary import Summary
-from .values import MAX_STEP, MIN_STEP, checked_step, raise_problems, split_metrics
+from .values import (
+    MAX_STEP,
+    MIN_STEP,
+    checked_step,
+    raise_problems,
+    split_metrics,
+    split_problem,
+)
 from .wire import events_pb2 as pb
 
 logger = logging.getLogger("runstream")
@@ -34,6 +50,14 @@ _STATUS = {
     "failed": pb.RUN_STATUS_FAILED,
     "killed": pb.RUN_STATUS_KILLED,
 }
+
+
+MAX_REFUSAL_KINDS = 1_000
+"""Distinct (subject, problem) pairs a run counts separately; further ones share one entry."""
+_OTHER_REFUSALS = "rejected: other subjects and problems (too many distinct ones to list)"
+_MAX_REASON_CHARS = 300
+_LOGGED_REASONS = 20
+"""finish() logs the most frequent reasons of not_recorded; the report holds them all."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +72,10 @@ class RunReport:
     nonfinite_values: int
     nonfinite_keys: tuple[str, ...]
     not_recorded: dict[str, int] = field(default_factory=dict)
+    """Counts by reason. Input a non-strict run refused is counted as
+    ``"rejected: <subject>: <problem>"`` (``"rejected: metric 'acc': expected a number,
+    got str"``), an artifact that could not be stored as ``"artifact '<name>': <why>"``,
+    fields of the run's start cut to fit an envelope as ``"run_started.truncated"``."""
 
     @property
     def complete(self) -> bool:
@@ -68,17 +96,23 @@ class Run:
         recorder: Recorder,
         factory: EnvelopeFactory,
         artifacts: ArtifactSink,
+        strict: bool = False,
     ) -> None:
         self.project = project
         self.id = run_id
         self.name = name
         self.config = config
         self.settings = settings
-        self.summary = Summary(self._submit)
+        self.strict = strict
+        """Raise on invalid input (the default counts it and warns once; see :meth:`log`)."""
+        self.summary = Summary(self._submit, self._refuse)
         self._recorder = recorder
         self._factory = factory
         self._artifacts = artifacts
         self._known_keys: set[str] = set()
+        self._known_splits: set[str] = {""}
+        self._refused: collections.Counter[str] = collections.Counter()
+        self._refused_lock = threading.Lock()
         self._step = 0
         self._rejected = 0
         self._started = time.monotonic()
@@ -91,20 +125,37 @@ class Run:
     def log(self, metrics: Mapping[str, float], step: int | None = None, split: str = "") -> None:
         """Record metric values at ``step`` (default: one past the last step); never blocks.
 
-        Invalid entries are rejected with an error naming them, after the valid
-        ones were recorded. NaN and infinities are recorded and flagged.
+        Values are numbers: floats, ints, bools, numpy scalars and one-element arrays or
+        tensors. NaN and infinities are recorded and flagged. What cannot be recorded (a
+        string value, a malformed key, a bad ``step`` or ``split``) is left out while the
+        valid entries are recorded: counted in ``finish()``'s report and warned about once
+        per key and problem (:class:`runstream.TrackingWarning`); a strict run
+        (``init(strict=True)``) raises an error naming every problem instead.
         """
         if self._finished:
             raise RunStateError(f"run {self.name!r} is finished; start a new run to log more")
         if step is None:
             step = self._step
         elif type(step) is not int or not MIN_STEP <= step <= MAX_STEP:
-            step = checked_step(step)
-        if type(split) is not str:
-            raise InvalidInputError(f"split must be a string like 'train' or 'eval', got {split!r}")
+            try:
+                step = checked_step(step)
+            except InvalidInputError as error:
+                self._refuse(error, _size(metrics))
+                return
+        if type(split) is not str or split not in self._known_splits:
+            problem = split_problem(split)
+            if problem is not None:
+                self._refuse(problem, _size(metrics))
+                return
+            self._known_splits.add(split)
+        try:
+            items = metrics.items()
+        except AttributeError:
+            self._refuse(_not_a_mapping(metrics))
+            return
         self._step = step + 1
         known = self._known_keys
-        for key, value in metrics.items():
+        for key, value in items:
             kind = type(value)
             if (kind is not float and kind is not int) or key not in known:
                 self._log_slow(metrics, step, split)
@@ -115,24 +166,42 @@ class Run:
         clean, problems = split_metrics(metrics, self._known_keys)
         if clean:
             self._recorder.add_metrics(split, step, clean)
-        self._rejected += len(metrics) - len(clean)
-        raise_problems(problems)
+        if self.strict:
+            self._rejected += len(metrics) - len(clean)
+            raise_problems(problems)
+        for problem in problems:
+            self._note(problem)
 
     def log_samples(
         self,
-        inputs: Sequence[object],
-        predictions: Sequence[object],
-        labels: Sequence[object] | None = None,
+        inputs: Iterable[object],
+        predictions: Iterable[object],
+        labels: Iterable[object] | None = None,
         *,
         step: int | None = None,
         split: str = "",
-        ids: Sequence[object] | None = None,
+        ids: Iterable[object] | None = None,
     ) -> None:
-        """Record per-sample inputs, predictions and (optionally) labels for later inspection."""
+        """Record per-sample inputs, predictions and (optionally) labels for later inspection.
+
+        Each argument is a list (or any iterable, read once) with one item per sample. A
+        sample with a field that cannot be stored is left out (a strict run raises instead,
+        recording nothing of the call), like invalid input of :meth:`log`.
+        """
         self._check_active()
-        batches = sample_batches(
-            inputs, predictions, labels, ids, self._step if step is None else step, split
-        )
+        try:
+            at = self._step if step is None else checked_step(step)
+            bad_split = split_problem(split)
+            if bad_split is not None:
+                raise bad_split
+            batches, problems = sample_batches(inputs, predictions, labels, ids, at, split)
+        except InvalidInputError as error:
+            self._refuse(error)
+            return
+        if problems and self.strict:
+            raise problems[0]
+        for problem in problems:
+            self._note(problem)
         for batch in batches:
             self._submit(batch)
 
@@ -145,24 +214,31 @@ class Run:
     ) -> str:
         """Store a file by content (SHA-256) and record a pointer to it; returns the digest.
 
+        A path that is not a file, a bad name, or a failure to copy it into the local store
+        (a full disk) is counted in ``finish()``'s report and warned about, and ``""`` is
+        returned; a strict run raises.
+
         The file is copied now, so later changes to it do not alter the record. Secrets in
         ``metadata`` values are redacted (their number is the entry ``runstream.redacted``).
         """
         self._check_active()
-        source = Path(path)
-        if not source.is_file():
-            raise InvalidInputError(
-                f"artifact {str(source)!r}: not a file (directories: archive them first)"
-            )
-        artifact_name = name or source.name
-        problem = key_problem(artifact_name)
-        if problem:
-            raise InvalidInputError(f"artifact name {artifact_name!r}: {problem}")
+        try:
+            source, artifact_name, clean_metadata = _artifact_input(path, name, kind, metadata)
+        except InvalidInputError as error:
+            self._refuse(error)
+            return ""
         scrubber = Scrubber()
-        clean = scrubber.values(dict(metadata or {}))
+        clean = scrubber.values(clean_metadata)
         if scrubber.count:
             clean[COUNT_KEY] = str(scrubber.count)
-        stored = self._artifacts.put(source)
+        try:
+            stored = self._artifacts.put(source)
+        except OSError as error:
+            if self.strict:
+                raise
+            why = "disk full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
+            self._count(f"artifact {artifact_name!r}: {why}", 1, f"artifact {source}: {error}")
+            return ""
         self._submit(
             pb.ArtifactLogged(
                 name=artifact_name,
@@ -170,7 +246,7 @@ class Run:
                 sha256=stored.sha256,
                 size_bytes=stored.size_bytes,
                 uri=stored.uri,
-                source_path=str(source.resolve()),
+                source_path=safe_text(str(source.resolve())),
                 metadata=clean,
             )
         )
@@ -206,6 +282,8 @@ class Run:
             counters.not_recorded[reason] += count
         if self._rejected:
             counters.not_recorded["metric values rejected as invalid"] += self._rejected
+        with self._refused_lock:
+            counters.not_recorded.update(self._refused)
         final = pb.RunFinished(status=_STATUS[status], summary=self.summary.to_params())
         not_recorded = self._recorder.close(timeout, final)
         return RunReport(
@@ -218,6 +296,35 @@ class Run:
             nonfinite_keys=tuple(sorted(counters.nonfinite_keys)),
             not_recorded=not_recorded,
         )
+
+    # -- invalid input -----------------------------------------------------------
+
+    def _refuse(self, error: InvalidInputError, count: int = 1) -> None:
+        """Raise ``error`` in a strict run; else count it (``count`` values) and warn once."""
+        if self.strict:
+            raise error
+        self._note(error, count)
+
+    def _note(self, error: InvalidInputError, count: int = 1) -> None:
+        subject = f"{error.subject}: " if error.subject else ""
+        self._count(f"rejected: {subject}{error.problem}", count, str(error))
+
+    def _count(self, reason: str, count: int, message: str) -> None:
+        """Count ``reason`` in the report; the first time, warn with ``message``."""
+        reason = safe_text(reason)[:_MAX_REASON_CHARS]  # RunFinished carries it: valid UTF-8
+        with self._refused_lock:
+            if reason not in self._refused and len(self._refused) >= MAX_REFUSAL_KINDS:
+                reason = _OTHER_REFUSALS
+            first = reason not in self._refused
+            self._refused[reason] += count
+        if first:
+            warnings.warn(
+                f"runstream: not recorded: {safe_text(message)[:1000]} (run {self.name!r} goes "
+                "on; counted in finish()'s report, warned once per subject and problem; "
+                "init(strict=True) raises instead)",
+                TrackingWarning,
+                stacklevel=_caller_level(),
+            )
 
     def _submit(self, payload: pb.SampleBatch | pb.ArtifactLogged | pb.SummaryUpdate) -> None:
         self._check_active()
@@ -245,6 +352,76 @@ class Run:
         return f"<Run {self.project}/{self.name} id={self.id[:8]}>"
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside runstream."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _size(metrics: object) -> int:
+    """How many values a refused ``log`` call held (1 when it is not even a mapping)."""
+    return len(metrics) if isinstance(metrics, Mapping) else 1
+
+
+def _not_a_mapping(metrics: object) -> InvalidValueError:
+    return InvalidValueError.of(
+        "log()",
+        f"expects a mapping of metric names to numbers, got {type(metrics).__name__}",
+        " (e.g. run.log({'loss': 0.25}); for pairs use run.log(dict(pairs)))",
+    )
+
+
+def _artifact_input(
+    path: str | os.PathLike[str],
+    name: str | None,
+    kind: str,
+    metadata: Mapping[str, str] | None,
+) -> tuple[Path, str, dict[str, str]]:
+    """The checked arguments of ``log_artifact``, or InvalidInputError naming the culprit."""
+    try:
+        source = Path(path)
+        is_file = source.is_file()
+    except (TypeError, ValueError, OSError) as exc:
+        raise InvalidInputError.of("artifact path", f"not a usable path ({exc})") from None
+    if not is_file:
+        raise InvalidInputError(
+            f"artifact {safe_text(str(source))!r}: not a file (directories: archive them first)",
+            subject="artifact path",
+            problem="not a file",
+        )
+    artifact_name = name or source.name
+    problem = key_problem(artifact_name)
+    if problem:
+        raise InvalidKeyError.of(f"artifact name {artifact_name!r:.80}", problem)
+    problem = text_problem(kind, what="kind", max_chars=MAX_KEY_LENGTH, control=False, empty=False)
+    if problem:
+        raise InvalidValueError.of(f"artifact {artifact_name!r} kind", problem)
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise InvalidValueError.of(
+            f"artifact {artifact_name!r} metadata",
+            f"expected a mapping of strings, got {type(metadata).__name__}",
+        )
+    clean: dict[str, str] = {}
+    for key, value in (metadata or {}).items():
+        problem = key_problem(key)
+        if problem:
+            raise InvalidKeyError.of(
+                f"artifact {artifact_name!r} metadata key {key!r:.80}", problem
+            )
+        problem = text_problem(value, what="value", max_bytes=MAX_TEXT_VALUE_BYTES)
+        if problem:
+            raise InvalidValueError.of(f"artifact {artifact_name!r} metadata {key!r}", problem)
+        clean[key] = value
+    return source, artifact_name, clean
+
+
 def _warn_about(report: RunReport, name: str) -> None:
     if report.nonfinite_values:
         keys = ", ".join(report.nonfinite_keys[:10])
@@ -254,8 +431,16 @@ def _warn_about(report: RunReport, name: str) -> None:
             report.nonfinite_values,
             keys,
         )
-    for reason, count in report.not_recorded.items():
+    reasons = sorted(report.not_recorded.items(), key=lambda item: -item[1])
+    for reason, count in reasons[:_LOGGED_REASONS]:
         logger.warning("runstream: run %r: %d %s", name, count, reason)
+    if len(reasons) > _LOGGED_REASONS:
+        logger.warning(
+            "runstream: run %r: %d more reasons, %d values (see finish()'s report)",
+            name,
+            len(reasons) - _LOGGED_REASONS,
+            sum(count for _, count in reasons[_LOGGED_REASONS:]),
+        )
 
 
 def status_at_exit() -> Status:

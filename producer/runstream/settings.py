@@ -70,6 +70,10 @@ class Settings:
     users file: it reads, writes nothing, and may send settings within the server's limits
     (Grafana's plugin sends ``max_execution_time``). ``RUNSTREAM_SERVER_READONLY_PASSWORD``;
     default unset."""
+    strict: bool = False
+    """Runs raise on invalid input to ``log`` and friends instead of counting it and
+    warning. ``RUNSTREAM_STRICT`` (``1``/``true``/``yes``); default off; ``init(strict=)``
+    wins."""
     kafka_compression: str | None = "gzip"
     """Codec of the batches the shipper produces: ``gzip``, or None for none.
     ``RUNSTREAM_KAFKA_COMPRESSION`` (``gzip`` or ``none``); default ``gzip``."""
@@ -130,7 +134,17 @@ def load_settings(root: str | os.PathLike[str] | None = None) -> Settings:
         server_password=env.get("RUNSTREAM_SERVER_PASSWORD") or None,
         server_readonly_password=env.get("RUNSTREAM_SERVER_READONLY_PASSWORD") or None,
         kafka_compression=_kafka_compression(env.get("RUNSTREAM_KAFKA_COMPRESSION", "gzip")),
+        strict=_flag("RUNSTREAM_STRICT", env.get("RUNSTREAM_STRICT", "")),
     )
+
+
+def _flag(name: str, value: str) -> bool:
+    flag = value.strip().lower()
+    if flag in ("1", "true", "yes", "on"):
+        return True
+    if flag in ("", "0", "false", "no", "off"):
+        return False
+    raise InvalidInputError(f"{name} must be 1 or 0 (true/false), got {value!r}")
 
 
 def env_value(name: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, MutableMapping
 
 from .config import ParamValue, scalar, to_params
-from .errors import InvalidKeyError
+from .errors import InvalidInputError, InvalidKeyError
 from .limits import key_problem
 from .wire import events_pb2 as pb
 
@@ -13,16 +13,29 @@ from .wire import events_pb2 as pb
 class Summary(MutableMapping[str, ParamValue]):
     """Values set here are sent as SummaryUpdate events and repeated in RunFinished."""
 
-    def __init__(self, publish: Callable[[pb.SummaryUpdate], None]) -> None:
+    def __init__(
+        self,
+        publish: Callable[[pb.SummaryUpdate], None],
+        refuse: Callable[[InvalidInputError], None] | None = None,
+    ) -> None:
         self._values: dict[str, ParamValue] = {}
         self._publish = publish
+        self._refuse = refuse
 
     def __setitem__(self, key: str, value: object) -> None:
-        problem = key_problem(key)
-        if problem:
-            raise InvalidKeyError(f"summary key {key!r}: {problem}")
-        stored = scalar(key, value)
-        entries = to_params({key: stored})  # raises (e.g. text too long) before anything changes
+        """Set and publish ``key``; invalid input goes to ``refuse`` (raised without one)."""
+        try:
+            problem = key_problem(key)
+            if problem:
+                raise InvalidKeyError.of(f"summary key {key!r:.80}", problem)
+            stored = scalar(key, value, "summary key")
+            # raises (e.g. text too long) before anything changes
+            entries = to_params({key: stored}, what="summary key")
+        except InvalidInputError as error:
+            if self._refuse is None:
+                raise
+            self._refuse(error)
+            return
         self._publish(pb.SummaryUpdate(entries=entries))
         self._values[key] = stored
 
@@ -39,7 +52,7 @@ class Summary(MutableMapping[str, ParamValue]):
         return len(self._values)
 
     def to_params(self) -> list[pb.Param]:
-        return to_params(self._values)
+        return to_params(self._values, what="summary key")
 
     def __repr__(self) -> str:
         return f"Summary({self._values!r})"

@@ -133,7 +133,7 @@ def test_a_non_numeric_value_is_named_and_the_valid_keys_are_still_recorded(
     bad_value: object,
     type_name: str,
 ) -> None:
-    run = start_run()
+    run = start_run(strict=True)
     with pytest.raises(runstream.InvalidValueError, match=rf"'bad'.*{type_name}"):
         run.log({"loss": 0.25, "bad": bad_value, "acc": 0.75}, step=4)
     report = run.finish()
@@ -147,7 +147,7 @@ def test_a_non_numeric_value_is_named_and_the_valid_keys_are_still_recorded(
 def test_a_bad_value_under_a_known_key_is_caught_too(
     start_run: StartRun, spool_points: Callable[[], list[Point]]
 ) -> None:
-    run = start_run()
+    run = start_run(strict=True)
     run.log({"loss": 1.0}, step=0)
     with pytest.raises(runstream.InvalidValueError, match="'loss'"):
         run.log({"loss": "1.0"}, step=1)
@@ -156,7 +156,7 @@ def test_a_bad_value_under_a_known_key_is_caught_too(
 
 
 def test_every_problem_of_one_call_is_reported_together(start_run: StartRun) -> None:
-    run = start_run()
+    run = start_run(strict=True)
     with pytest.raises(runstream.InvalidKeyError) as raised:
         run.log({"": 1.0, "a": "x", "b": None})
     message = str(raised.value)
@@ -177,7 +177,7 @@ def test_every_problem_of_one_call_is_reported_together(start_run: StartRun) -> 
 def test_bad_keys_raise_invalid_key_error(
     start_run: StartRun, spool_points: Callable[[], list[Point]], key: object, problem: str
 ) -> None:
-    run = start_run()
+    run = start_run(strict=True)
     with pytest.raises(runstream.InvalidKeyError, match=problem):
         run.log({key: 1.0, "ok": 2.0}, step=0)  # type: ignore[dict-item]
     run.finish()
@@ -202,7 +202,7 @@ def test_a_key_at_the_length_limit_is_fine(
 def test_a_split_that_is_not_text_is_refused_even_for_known_keys(
     start_run: StartRun, spool_points: Callable[[], list[Point]], split: object
 ) -> None:
-    run = start_run()
+    run = start_run(strict=True)
     run.log({"loss": 1.0}, step=0)
     with pytest.raises(runstream.InvalidInputError, match="split"):
         run.log({"loss": 2.0}, step=1, split=split)  # type: ignore[arg-type]
@@ -216,7 +216,7 @@ def test_a_split_that_is_not_text_is_refused_even_for_known_keys(
 def test_a_step_that_is_not_an_int64_is_refused(
     start_run: StartRun, spool_points: Callable[[], list[Point]], step: object
 ) -> None:
-    run = start_run()
+    run = start_run(strict=True)
     run.log({"loss": 1.0}, step=0)
     with pytest.raises(runstream.InvalidInputError, match="step"):
         run.log({"loss": 2.0}, step=step)  # type: ignore[arg-type]
@@ -229,7 +229,7 @@ def test_a_step_that_is_not_an_int64_is_refused(
 def test_an_integer_too_large_for_a_double_is_an_invalid_value(
     start_run: StartRun, spool_points: Callable[[], list[Point]], known: bool
 ) -> None:
-    run = start_run()
+    run = start_run(strict=True)
     if known:
         run.log({"count": 1}, step=0)
     with pytest.raises(runstream.InvalidValueError, match="'count'"):

@@ -75,7 +75,7 @@ def test_summary_values_arrive_typed_as_updates_and_in_run_finished(
 
 
 def test_summary_rejects_bad_keys_and_values(start_run: StartRun) -> None:
-    run = start_run()
+    run = start_run(strict=True)
     with pytest.raises(runstream.InvalidKeyError, match="summary key"):
         run.summary[""] = 1.0
     with pytest.raises(runstream.InvalidInputError, match="'model'"):
@@ -87,7 +87,7 @@ def test_summary_rejects_bad_keys_and_values(start_run: StartRun) -> None:
 def test_a_rejected_summary_value_does_not_prevent_finishing(
     start_run: StartRun, read_envelopes: ReadEnvelopes, runstream_dir: Settings
 ) -> None:
-    run = start_run()
+    run = start_run(strict=True)
     with pytest.raises(runstream.InvalidInputError, match="'notes'"):
         run.summary["notes"] = "x" * (MAX_TEXT_VALUE_BYTES + 1)
     assert "notes" not in run.summary
@@ -143,7 +143,7 @@ def test_samples_of_different_lengths_are_refused(
     ids: list[str] | None,
     message: str,
 ) -> None:
-    run = start_run()
+    run = start_run(strict=True)
     with pytest.raises(runstream.InvalidValueError, match=message):
         run.log_samples(["x", "y"], predictions, labels, ids=ids)
     run.finish()
@@ -151,7 +151,7 @@ def test_samples_of_different_lengths_are_refused(
 
 
 def test_an_oversized_sample_field_is_refused_by_name(start_run: StartRun) -> None:
-    run = start_run()
+    run = start_run(strict=True)
     with pytest.raises(runstream.InvalidValueError, match=r"inputs\[1\].*limit") as raised:
         run.log_samples(["ok", "x" * (MAX_SAMPLE_FIELD_BYTES + 1)], ["a", "b"])
     assert str(MAX_SAMPLE_FIELD_BYTES) in str(raised.value)
@@ -259,7 +259,7 @@ def test_a_later_change_to_the_source_does_not_change_the_stored_copy(
 
 
 def test_artifacts_that_are_not_files_are_refused(start_run: StartRun, tmp_path: Path) -> None:
-    run = start_run()
+    run = start_run(strict=True)
     with pytest.raises(runstream.InvalidInputError, match="not a file"):
         run.log_artifact(tmp_path)
     with pytest.raises(runstream.InvalidInputError, match="not a file"):

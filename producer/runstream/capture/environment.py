@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 
+from ..limits import safe_text
 from ..redaction import Scrubber, is_credential_key
 from ..settings import environment_snapshot
 from ..wire import events_pb2 as pb
@@ -63,7 +64,7 @@ def environment_variables(scrubber: Scrubber | None = None) -> dict[str, str]:
     """Environment variables with credentials removed (see :mod:`runstream.redaction`);
     other values longer than MAX_VARIABLE_BYTES are left out."""
     variables = {
-        key: value
+        safe_text(key): safe_text(value)  # undecodable bytes arrive as lone surrogates
         for key, value in environment_snapshot().items()
         if len(value) <= MAX_VARIABLE_BYTES or is_credential_key(key)
     }

@@ -76,6 +76,7 @@ def scan(lines: Sequence[str], filename: str = "runstream-value") -> list[Findin
 
 def scan_files(files: Sequence[tuple[Sequence[str], str]]) -> list[list[Finding]]:
     """:func:`scan` of each (lines, filename), with the library configured once."""
+    _import_detect_secrets()
     from detect_secrets.settings import get_plugins, transient_settings
 
     with transient_settings({"plugins_used": _plugins()}):
@@ -155,12 +156,29 @@ def _lines_holding(text: str, starts: list[int], value: str) -> Iterator[int]:
         position = text.find(needle, position + 1)
 
 
+@functools.cache
+def _import_detect_secrets() -> None:
+    """Import detect-secrets, keeping the process's warnings as they were.
+
+    Its logging module calls ``logging.captureWarnings(True)`` on import, which would send
+    every warning of the training process (runstream's TrackingWarning included) to the
+    ``py.warnings`` logger and past ``warnings.catch_warnings(record=True)``.
+    """
+    import warnings
+
+    showwarning = warnings.showwarning
+    import detect_secrets.core.log  # noqa: F401
+
+    warnings.showwarning = showwarning
+
+
 _PLUGINS: list[dict[str, str]] | None = None
 
 
 def _plugins() -> list[dict[str, str]]:
     global _PLUGINS
     if _PLUGINS is None:
+        _import_detect_secrets()
         from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
         mapping: dict[str, type] = get_mapping_from_secret_type_to_class()
@@ -173,6 +191,7 @@ def _gates() -> dict[str, re.Pattern[str]]:
     """:data:`_FIXED_GATES`, and the keyword detector gated by its own list of words."""
     global _GATES
     if _GATES is None:
+        _import_detect_secrets()
         from detect_secrets.plugins.keyword import DENYLIST_REGEX
 
         # Its patterns are DENYLIST_REGEX, with affixes, before an assignment.
