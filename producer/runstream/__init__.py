@@ -36,13 +36,14 @@ from .errors import (
     TrackingWarning,
     TransientError,
 )
+from .report import RunReport, Status
 from .version import __version__
 
 if typing.TYPE_CHECKING:
     from .init import init
-    from .run import Run, RunReport, Status
+    from .run import Run
 
-_LAZY = {"init": ".init", "Run": ".run", "RunReport": ".run", "Status": ".run"}
+_LAZY = {"init": ".init", "Run": ".run"}
 """Public names imported on first access (PEP 562), from these modules."""
 
 __all__ = [

@@ -11,10 +11,8 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
 
 from .artifacts import ArtifactSink
 from .config import ParamValue
@@ -29,6 +27,7 @@ from .errors import (
 from .limits import MAX_KEY_LENGTH, MAX_TEXT_VALUE_BYTES, key_problem, safe_text, text_problem
 from .recorder import Recorder
 from .redaction import COUNT_KEY, Scrubber
+from .report import RunReport, Status
 from .samples import sample_batches
 from .settings import Settings
 from .summary import Summary
@@ -44,7 +43,6 @@ from .wire import events_pb2 as pb
 
 logger = logging.getLogger("runstream")
 
-Status = Literal["finished", "failed", "killed"]
 _STATUS = {
     "finished": pb.RUN_STATUS_FINISHED,
     "failed": pb.RUN_STATUS_FAILED,
@@ -58,28 +56,6 @@ _OTHER_REFUSALS = "rejected: other subjects and problems (too many distinct ones
 _MAX_REASON_CHARS = 300
 _LOGGED_REASONS = 20
 """finish() logs the most frequent reasons of not_recorded; the report holds them all."""
-
-
-@dataclass(frozen=True)
-class RunReport:
-    """What ``finish()`` recorded, and everything it could not (never silent)."""
-
-    run_id: str
-    status: Status
-    duration_s: float
-    points: int
-    events: int
-    nonfinite_values: int
-    nonfinite_keys: tuple[str, ...]
-    not_recorded: dict[str, int] = field(default_factory=dict)
-    """Counts by reason. Input a non-strict run refused is counted as
-    ``"rejected: <subject>: <problem>"`` (``"rejected: metric 'acc': expected a number,
-    got str"``), an artifact that could not be stored as ``"artifact '<name>': <why>"``,
-    fields of the run's start cut to fit an envelope as ``"run_started.truncated"``."""
-
-    @property
-    def complete(self) -> bool:
-        return not self.not_recorded
 
 
 class Run:
