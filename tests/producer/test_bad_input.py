@@ -334,7 +334,8 @@ def test_step_is_a_non_negative_int_and_not_a_bool(
         strict.log_samples(["x"], ["y"], step=step)  # type: ignore[arg-type]
     strict.finish()
     run = start_run()
-    run.log({"loss": 1.0}, step=step)  # type: ignore[arg-type]
+    with pytest.warns(runstream.TrackingWarning, match="step: must be a non-negative integer"):
+        run.log({"loss": 1.0}, step=step)  # type: ignore[arg-type]
     run.log({"loss": 2.0}, step=5)
     report = run.finish()
     [reason] = report.not_recorded
