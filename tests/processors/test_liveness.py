@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import runstream
 from runstream.settings import Settings
 from runstream.spool import SpoolWriter
 from runstream.wire import events_pb2 as pb
@@ -127,3 +128,32 @@ def test_the_newest_metric_row_time_counts_as_a_log_call(runstream_dir: Settings
         )
     )
     assert _statuses(runstream_dir, run)["logger"][0] == "running"
+
+
+def test_an_sdk_run_whose_loop_hangs_is_stalled_then_running_when_it_logs_again(
+    runstream_dir: Settings,
+) -> None:
+    # heartbeat_interval=0.2: stalled after 30 x 0.2 = 6 s without log() (heartbeats go on).
+    with runstream.init(
+        project="tests", name="hangs", heartbeat_interval=0.2, system_interval=None
+    ) as run:
+        for step in range(5):
+            run.log({"loss": 1.0}, step=step)
+        time.sleep(1.0)
+        assert _sdk_status(runstream_dir) == ("running", 0.0)
+        time.sleep(6.0)  # the main loop "hangs"; the recorder thread keeps beating
+        status, stalled_for = _sdk_status(runstream_dir)
+        assert status == "stalled"
+        assert 6.0 < stalled_for < 30.0
+        run.log({"loss": 0.5}, step=5)
+        time.sleep(0.6)  # a flush and a heartbeat
+        assert _sdk_status(runstream_dir) == ("running", 0.0)
+    assert _sdk_status(runstream_dir) == ("finished", 0.0)
+
+
+def _sdk_status(settings: Settings) -> tuple[str, float]:
+    with store(settings) as client:
+        row = client.query(
+            "SELECT status, stalled_for_s FROM runstream.runs WHERE name='hangs'"
+        ).result_rows[0]
+    return row[0], row[1]
