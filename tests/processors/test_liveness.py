@@ -56,11 +56,17 @@ class _Run:
         )
 
 
-def _statuses(settings: Settings, *runs: _Run) -> dict[str, tuple[str, float]]:
+def _statuses(
+    settings: Settings, *runs: _Run, caught_up: bool = True
+) -> dict[str, tuple[str, float]]:
+    """Statuses after the spool is taken in; ``caught_up=False`` forgets that it was (as
+    when the events came through a pipeline that has not caught up since)."""
     writer = SpoolWriter(settings.local_spool_dir)
     writer.append([envelope.SerializeToString() for run in runs for envelope in run.envelopes])
     writer.close()
     with store(settings) as client:
+        if not caught_up:
+            client.command("TRUNCATE TABLE runstream.pipeline_progress")
         rows = client.query("SELECT name, status, stalled_for_s FROM runstream.runs").result_rows
     return {name: (status, stalled_for) for name, status, stalled_for in rows}
 
@@ -80,8 +86,16 @@ def test_when_no_events_arrive_for_anyone_overdue_runs_are_delayed_not_crashed(
     first, second = _Run("first"), _Run("second")
     first.heartbeat(-10.0)
     second.heartbeat(-8.0)
-    statuses = _statuses(runstream_dir, first, second)
+    statuses = _statuses(runstream_dir, first, second, caught_up=False)
     assert statuses == {"first": ("delayed", 0.0), "second": ("delayed", 0.0)}
+
+
+def test_a_lone_overdue_run_is_crashed_once_the_pipeline_has_caught_up(
+    runstream_dir: Settings,
+) -> None:
+    lone = _Run("lone")
+    lone.heartbeat(-10.0)
+    assert _statuses(runstream_dir, lone)["lone"][0] == "crashed"
 
 
 def test_a_run_that_beats_but_stopped_logging_is_stalled(runstream_dir: Settings) -> None:

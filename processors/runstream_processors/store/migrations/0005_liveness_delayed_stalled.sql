@@ -7,8 +7,9 @@
 -- A run's status in runs, first rule that holds:
 --   finished, failed, killed: its RunFinished says so.
 --   crashed: its newest event is older than its timeout (3 heartbeat intervals plus a
---     second) while the pipeline delivers: some run's event (any run) is newer than
---     that timeout. The process stopped, not the pipeline.
+--     second) while the pipeline delivers: some run's event (any run) is newer than that
+--     timeout, or a consumer reported that it took in everything there was (its mark in
+--     pipeline_progress) after the run became overdue. The process stopped, not the pipeline.
 --   delayed: its newest event is older than its timeout, and so is every run's: nothing
 --     reaches the store, so nobody can tell yet, and it is never called crashed.
 --   stalled: heartbeats are fresh but no log() for longer than
@@ -17,6 +18,16 @@
 --     heartbeat. The mean interval is (newest log() - start) / log() calls.
 --   running: otherwise.
 -- stalled_for_s is the seconds since the newest log() (or start) of a stalled run, else 0.
+
+-- When a consumer last found nothing more to take in (the embedded spool ingest marks it
+-- each time it drains the spool): proof that the pipeline delivers even when no run sends.
+CREATE TABLE IF NOT EXISTS runstream.pipeline_progress
+(
+    source LowCardinality(String),
+    caught_up_at SimpleAggregateFunction(max, DateTime64(6, 'UTC'))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY source;
 
 ALTER TABLE runstream.liveness
     ADD COLUMN IF NOT EXISTS last_log SimpleAggregateFunction(max, DateTime64(6, 'UTC'));
@@ -38,6 +49,7 @@ WITH
         FROM runstream.liveness GROUP BY project, run_id
     ),
     (SELECT max(last_seen) FROM runstream.liveness) AS pipeline_fresh_at,
+    (SELECT max(caught_up_at) FROM runstream.pipeline_progress) AS caught_up_at,
     toInt64(if(a.interval_ms = 0, 10000, a.interval_ms)) AS heartbeat_ms,
     toInt64(3 * heartbeat_ms + 1000) AS timeout_ms,
     greatest(a.log_at, s.start_time) AS log_or_start,
@@ -52,7 +64,8 @@ SELECT
     multiIf(
         f.run_id != '', f.final_status,
         a.seen_at < now64(6) - toIntervalMillisecond(timeout_ms)
-            AND pipeline_fresh_at >= now64(6) - toIntervalMillisecond(timeout_ms),
+            AND (pipeline_fresh_at >= now64(6) - toIntervalMillisecond(timeout_ms)
+                 OR caught_up_at > a.seen_at + toIntervalMillisecond(timeout_ms)),
         'crashed',
         a.seen_at < now64(6) - toIntervalMillisecond(timeout_ms),
         'delayed',
