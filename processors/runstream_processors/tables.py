@@ -69,8 +69,17 @@ stored before the column existed: they match any content)."""
 
 LIVENESS = Table(
     "liveness",
-    {"project": STRING, "run_id": STRING, "last_seen": TIMESTAMP, "heartbeat_interval_ms": UINT32},
+    {
+        "project": STRING,
+        "run_id": STRING,
+        "last_seen": TIMESTAMP,
+        "heartbeat_interval_ms": UINT32,
+        "last_log": TIMESTAMP,
+        "log_calls": UINT64,
+    },
 )
+"""Per run (max of each, so replays change nothing): the newest event time, the heartbeat
+interval, the newest log() time and the log() call count (0 when an event tells none)."""
 
 DEAD_LETTERS = Table(
     "dead_letters",

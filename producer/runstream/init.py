@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import _active
+from . import _active, _signals
 from .artifacts import ArtifactSink, open_artifact_sink
 from .capture.environment import capture_environment
 from .capture.git import GitState, capture_git
@@ -46,7 +46,10 @@ def init(
 
     ``config`` (a dict, dataclass, argparse namespace or pydantic model) is
     flattened to typed dotted keys; ``seed`` seeds python/numpy/torch and is
-    recorded. Use the result as a context manager, or call ``finish()``.
+    recorded. Use the result as a context manager, or call ``finish()``. From the main
+    thread, ``init`` also makes SIGTERM and SIGINT record the run as ``killed`` (see
+    ``runstream._signals``: a handler installed before still runs, Ctrl-C still raises
+    KeyboardInterrupt).
 
     ``init`` raises on invalid arguments. Later calls on the run count invalid input
     and warn (:class:`runstream.TrackingWarning`) instead of raising, so a stray value
@@ -100,6 +103,7 @@ def init(
         strict=settings.strict if strict is None else strict,
     )
     _active.activate(run)
+    _signals.install()
     recorder.start()
     return run
 

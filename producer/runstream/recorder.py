@@ -196,6 +196,9 @@ class Recorder:
         self._thread = threading.Thread(target=self._loop, name="runstream-recorder", daemon=True)
         self._next_heartbeat = 0.0
         self._next_system = 0.0
+        # Written by the training thread only (add_metrics), read by heartbeats: for liveness.
+        self._last_log_ns = 0
+        self._log_calls = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -217,7 +220,10 @@ class Recorder:
         queue = self._metrics.get(split)
         if queue is None:
             queue = self._metrics.setdefault(split, collections.deque())
-        queue.append((step, time.time_ns(), values))
+        now = time.time_ns()
+        self._last_log_ns = now
+        self._log_calls += 1
+        queue.append((step, now, values))
 
     def _help(self) -> bool:
         """Encode one batch worth of the oldest queued points on the calling thread.
@@ -288,7 +294,13 @@ class Recorder:
         now = time.monotonic()
         if now >= self._next_heartbeat:
             interval = self._options.heartbeat_interval
-            self._payloads.append(pb.Heartbeat(interval_ms=int(interval * 1000)))
+            self._payloads.append(
+                pb.Heartbeat(
+                    interval_ms=int(interval * 1000),
+                    last_log_unix_nano=self._last_log_ns,
+                    log_calls=self._log_calls,
+                )
+            )
             self._next_heartbeat = now + interval
         if self._system_sampler and self._options.system_interval and now >= self._next_system:
             self._next_system = now + self._options.system_interval

@@ -86,6 +86,8 @@ def test_a_killed_training_process_shows_as_crashed(runstream_dir: Settings) -> 
     """)
     done = subprocess.run([sys.executable, "-c", script], env=os.environ.copy(), timeout=60)
     assert done.returncode == -signal.SIGKILL
+    # Overdue (3 heartbeats and a second) after the spool was taken in whole: the pipeline
+    # delivered everything there was, so the process is what stopped.
     deadline = time.monotonic() + 20
     status = None
     while time.monotonic() < deadline:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -245,3 +246,22 @@ def test_a_run_never_finished_by_the_script_is_finished_at_exit(
     assert envelopes[-1].WhichOneof("payload") == "run_finished"
     assert envelopes[-1].run_finished.status == wire_status
     assert any(e.HasField("metrics") for e in envelopes)
+
+
+def test_heartbeats_carry_the_time_of_the_last_log_call_and_the_count(
+    start_run: StartRun,
+    read_envelopes: ReadEnvelopes,
+    runstream_dir: Settings,
+) -> None:
+    run = start_run(heartbeat_interval=0.1)
+    time.sleep(0.3)  # heartbeats before any log(): last_log 0
+    before = time.time_ns()
+    for step in range(3):
+        run.log({"loss": 1.0}, step=step)
+    after = time.time_ns()
+    time.sleep(0.4)
+    run.finish()
+    beats = [e.heartbeat for e in read_envelopes(runstream_dir) if e.HasField("heartbeat")]
+    assert beats[0].last_log_unix_nano == 0 and beats[0].log_calls == 0
+    assert before <= beats[-1].last_log_unix_nano <= after
+    assert beats[-1].log_calls == 3

@@ -8,6 +8,7 @@ from typing import Any
 
 import runstream
 from runstream.settings import Settings
+from runstream_processors.ingest.pending import mark_caught_up
 from runstream_processors.ingest.spool import ingest_spool
 from runstream_processors.store.connection import open_store
 
@@ -41,9 +42,10 @@ def make_run(
 
 @contextlib.contextmanager
 def store(settings: Settings) -> Iterator[Any]:
-    """The embedded store with the spool taken in."""
+    """The embedded store with the spool taken in, as the CLI leaves it (marked caught up)."""
     with open_store(settings, "tests") as client:
         ingest_spool(client, settings.local_spool_dir)
+        mark_caught_up(client)
         yield client
 
 

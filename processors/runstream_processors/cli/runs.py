@@ -15,7 +15,9 @@ from .tabulate import differing, headline_metrics, metric_matrix, param_matrix
 @click.option("--project", "-p", help="only this project")
 @click.option("--tag", "-t", help="only runs with this tag")
 @click.option(
-    "--status", "-s", type=click.Choice(["running", "finished", "failed", "killed", "crashed"])
+    "--status",
+    "-s",
+    type=click.Choice(["running", "finished", "failed", "killed", "crashed", "delayed", "stalled"]),
 )
 @click.option("--name", help="only runs with this name")
 @click.option("--limit", "-n", default=50, show_default=True, type=click.IntRange(1, 100_000))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from runstream.settings import Settings
 
-from ..ingest.pending import pending_bytes
+from ..ingest.pending import mark_caught_up, pending_bytes
 from ..store.connection import open_store
 from .output import errors
 
@@ -38,7 +38,18 @@ def store_for_query(settings: Settings, purpose: str, ingest: bool = True) -> It
 
 
 def take_in_spool(client: Any, settings: Settings) -> IngestReport | None:
-    """Take in the local spool; None when it holds nothing new (nothing heavy is imported)."""
+    """Take in the local spool; None when it holds nothing new (nothing heavy is imported).
+
+    In embedded mode the spool is the whole pipeline, so once it is taken in the store is
+    told so: a run whose heartbeat is overdue then shows as crashed, not delayed.
+    """
+    report = _ingest(client, settings)
+    if settings.clickhouse_url is None:
+        mark_caught_up(client)
+    return report
+
+
+def _ingest(client: Any, settings: Settings) -> IngestReport | None:
     pending = pending_bytes(settings.local_spool_dir)
     if not pending:
         return None

@@ -14,6 +14,10 @@ def _no_interval(envelope: pb.Envelope) -> int:
     return 0
 
 
+def _no_log(envelope: pb.Envelope) -> tuple[int, int]:
+    return 0, 0
+
+
 @dataclass(frozen=True)
 class Kind:
     """One payload field of the Envelope and everything it means downstream."""
@@ -28,3 +32,6 @@ class Kind:
     """Tables this kind declares; each table is declared by exactly one kind."""
     heartbeat_interval_ms: Callable[[pb.Envelope], int] = _no_interval
     """The run's heartbeat interval when the event announces one (for liveness)."""
+    log_activity: Callable[[pb.Envelope], tuple[int, int]] = _no_log
+    """(time of the run's newest log() call in unix ns, log() calls so far) the event
+    tells (0 for either when it tells nothing), for liveness (``stalled``)."""

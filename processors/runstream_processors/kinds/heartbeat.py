@@ -1,4 +1,7 @@
-"""``heartbeat``: the process is alive; it only feeds liveness, which every event does."""
+"""``heartbeat``: the process is alive; it only feeds liveness, which every event does.
+
+A heartbeat also tells the time of the run's newest ``log()`` call and how many there
+were (liveness ``last_log``, ``log_calls``: a hung main loop shows as ``stalled``)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ MAX_INTERVAL_MS = 24 * 3600 * 1000
 
 
 def check(envelope: pb.Envelope) -> None:
+    if envelope.heartbeat.last_log_unix_nano < 0:
+        raise InvalidEventError("invalid_heartbeat", "heartbeat.last_log_unix_nano is negative")
     interval = envelope.heartbeat.interval_ms
     if not 0 < interval <= MAX_INTERVAL_MS:
         raise InvalidEventError(
@@ -28,4 +33,8 @@ KIND = Kind(
     check=check,
     rows=rows,
     heartbeat_interval_ms=lambda envelope: envelope.heartbeat.interval_ms,
+    log_activity=lambda envelope: (
+        envelope.heartbeat.last_log_unix_nano,
+        envelope.heartbeat.log_calls,
+    ),
 )

@@ -128,4 +128,10 @@ def rows(envelope: pb.Envelope, out: TableRows) -> None:
     out.builder(METRICS, envelope.event_id, MetricColumns).add(envelope)
 
 
-KIND = Kind(field="metrics", check=check, rows=rows, tables=(METRICS,))
+def log_activity(envelope: pb.Envelope) -> tuple[int, int]:
+    """The batch's newest row time: a log() call no later than that happened."""
+    times = np.frombuffer(envelope.metrics.time_unix_nano, dtype="<i8")
+    return (int(times.max()) if len(times) else 0), 0
+
+
+KIND = Kind(field="metrics", check=check, rows=rows, tables=(METRICS,), log_activity=log_activity)

@@ -65,12 +65,15 @@ class Registry:
         for envelope in envelopes:
             kind = self.kind_of(envelope)
             kind.rows(envelope, out)
+            last_log, log_calls = kind.log_activity(envelope)
             out.row(
                 LIVENESS,
                 project=envelope.project,
                 run_id=envelope.run_id,
                 last_seen=envelope.time_unix_nano,
                 heartbeat_interval_ms=kind.heartbeat_interval_ms(envelope),
+                last_log=last_log,
+                log_calls=log_calls,
             )
             out.row(
                 EVENTS_SEEN,

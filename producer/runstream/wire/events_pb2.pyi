@@ -798,15 +798,27 @@ class Heartbeat(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     INTERVAL_MS_FIELD_NUMBER: _builtins.int
+    LAST_LOG_UNIX_NANO_FIELD_NUMBER: _builtins.int
+    LOG_CALLS_FIELD_NUMBER: _builtins.int
     interval_ms: _builtins.int
+    last_log_unix_nano: _builtins.int
+    """Wall-clock time of the newest log() call so far (0: none yet), so the store tells a
+    hung main loop (heartbeats go on, log() does not) from a live one.
+    """
+    log_calls: _builtins.int
+    """How many log() calls the run has made so far: with the start time, the run's usual
+    interval between log() calls.
+    """
     def __init__(
         self,
         *,
         interval_ms: _builtins.int = ...,
+        last_log_unix_nano: _builtins.int = ...,
+        log_calls: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["interval_ms", b"interval_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interval_ms", b"interval_ms", "last_log_unix_nano", b"last_log_unix_nano", "log_calls", b"log_calls"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
