@@ -57,6 +57,43 @@ def test_runs_as_csv(two_runs: tuple[str, str]) -> None:
     assert [row["name"] for row in rows] == ["beta", "alpha"]
 
 
+def test_runs_table_shows_tags_by_default(two_runs: tuple[str, str]) -> None:
+    table = invoke("runs")
+    assert "tags" in table and "unit" in table
+
+
+def test_runs_columns_choose_metrics_params_and_builtins(two_runs: tuple[str, str]) -> None:
+    runs = json.loads(
+        invoke("runs", "--columns", "train.loss, params.layers,tags,commit", "--format", "json")
+    )
+    assert list(runs[0]) == ["name", "id", "train.loss", "params.layers", "tags", "commit"]
+    assert runs[0]["params.layers"] == runs[1]["params.layers"]  # same in both: still shown
+    assert runs[1]["tags"] == ["unit"] and isinstance(runs[1]["train.loss"], float)
+    rows = list(
+        csv.DictReader(io.StringIO(invoke("runs", "-c", "eval.accuracy", "--format", "csv")))
+    )
+    assert list(rows[0]) == ["name", "id", "eval.accuracy"]
+
+
+def test_runs_sort_by_a_metric_or_param_then_limit(two_runs: tuple[str, str]) -> None:
+    def names(*args: str) -> list[str]:
+        return [run["name"] for run in json.loads(invoke("runs", *args, "--format", "json"))]
+
+    assert names("--sort", "eval.accuracy") == ["beta", "alpha"]
+    assert names("--sort", "eval.accuracy:asc") == ["alpha", "beta"]
+    assert names("--sort", "eval.loss:asc", "--limit", "1") == ["beta"]
+    assert names("--sort", "params.lr:asc") == ["alpha", "beta"]
+    assert names("--sort", "name:asc", "-n", "1") == ["alpha"]  # the oldest, found by sorting
+
+
+def test_runs_unknown_column_or_sort_is_a_usage_error(two_runs: tuple[str, str]) -> None:
+    for args in (["--columns", "eval.acuracy"], ["--sort", "params.nope"], ["--sort", "x:up"]):
+        result = CliRunner().invoke(cli, ["runs", *args])
+        assert result.exit_code == 2, result.output
+    result = CliRunner().invoke(cli, ["runs", "--columns", "eval.acuracy"])
+    assert "eval.accuracy" in result.output  # the metrics there are, listed
+
+
 def test_show_by_name_prefix_and_id(two_runs: tuple[str, str]) -> None:
     alpha, _ = two_runs
     for reference in ("alpha", alpha[:6], alpha):
