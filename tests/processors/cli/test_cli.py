@@ -112,6 +112,30 @@ def test_show_by_name_prefix_and_id(two_runs: tuple[str, str]) -> None:
     assert shown["summary"] == [{"key": "final_accuracy", "type": "number", "value": "0.91"}]
 
 
+@pytest.mark.parametrize(("columns", "width"), [(None, 100), ("60", 60)])
+def test_show_piped_fits_a_reader_width_and_folds_long_values(
+    store: Settings, columns: str | None, width: int
+) -> None:
+    make_run("wide", lr=0.2, long_value="x" * 300)
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    if columns:
+        env["COLUMNS"] = columns
+    done = subprocess.run(
+        [sys.executable, "-m", "runstream_processors.cli.main", "show", "wide"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= width, max(lines, key=len)
+    assert done.stdout.count("x") >= 300  # folded, not cut
+    assert "long_value" in done.stdout  # the first column keeps its words while it can
+    if width >= 100:
+        assert "eval.accuracy" in done.stdout
+
+
 def test_show_and_runs_for_a_run_without_tags(store: Settings) -> None:
     plain = make_run("plain", lr=0.2, tags=[])
     shown = json.loads(invoke("show", "plain", "--format", "json"))
