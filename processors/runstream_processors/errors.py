@@ -15,6 +15,7 @@ ProcessorError derives from the SDK's root, :class:`runstream.errors.RunstreamEr
     ├── Stopping               the worker is stopping: a retry wait ended, the batch is given
     │                          up unacknowledged; also runstream.errors.StopRequested
     ├── StoreBusyError         another process owns the embedded store
+    ├── NoStoreError           the CLI found no store (and no spool) where it looked
     ├── MigrationError         the schema could not be brought up to date
     ├── QueryError             a query failed (bad SQL, unknown run, ...), message from the engine
     ├── TopicsError            [topics.py] Kafka topics could not be created or inspected
@@ -78,6 +79,10 @@ class Stopping(ProcessorError, StopRequested):
 
 class StoreBusyError(ProcessorError):
     """The embedded store is owned by another process."""
+
+
+class NoStoreError(ProcessorError):
+    """No store where the CLI looks: no embedded store, no spool, no server configured."""
 
 
 class MigrationError(ProcessorError):

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import _active, _signals
 from .artifacts import ArtifactSink, open_artifact_sink
 from .capture.environment import capture_environment
-from .capture.git import GitState, capture_git
+from .capture.git import GitState, capture_run_code
 from .capture.seeds import determinism_settings, seed_everything
 from .capture.system import SystemSampler
 from .config import ParamValue, flatten_config, to_params
@@ -133,7 +133,7 @@ def _run_started(
     )
     if capture_env:
         started.environment.CopyFrom(capture_environment(determinism_settings(seed), scrubber))
-    git = capture_git(Path.cwd()) if capture_code else None
+    git = capture_run_code() if capture_code else None
     if git is not None:
         scrubber.count += git.redacted
     if scrubber.count:

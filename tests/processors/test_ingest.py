@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -187,6 +188,25 @@ def test_a_second_owner_waits_then_gets_a_clear_error(runstream_dir: Settings) -
             open_store(runstream_dir, "tests", lock_wait=0.3),
         ):
             pass
+
+
+def test_a_busy_store_says_so_at_once_then_waits(
+    runstream_dir: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    told: list[tuple[float, str]] = []
+    with StoreLock(runstream_dir.store_dir, "a long query") as lock:
+        lock.acquire(timeout=1)
+        second = StoreLock(runstream_dir.store_dir, "tests")
+        started = time.monotonic()
+        with pytest.raises(StoreBusyError):
+            second.acquire(1.0, on_wait=lambda m: told.append((time.monotonic() - started, m)))
+        waited = time.monotonic() - started
+        [(after, message)] = told
+        assert after < 0.5 and waited >= 1.0, "told first, then waited the whole time"
+        assert re.search(r"in use by process \d+ \(a long query\); waiting up to 1s", message)
+        with pytest.raises(StoreBusyError), open_store(runstream_dir, "tests", lock_wait=0.3):
+            pass
+    assert "(a long query); waiting up to 0.3s" in capsys.readouterr().err  # by default
 
 
 def test_consumed_segments_are_deleted_after_the_retention_window(runstream_dir: Settings) -> None:

@@ -112,7 +112,13 @@ def get_command(
 @click.pass_context
 def upload_command(ctx: click.Context) -> None:
     """Upload artifacts this machine logged but could not upload yet (needs RUNSTREAM_S3_*)."""
-    report = upload_pending(settings_from(ctx))
+    settings = settings_from(ctx)
+    if S3Config.from_settings(settings) is None:
+        raise ObjectStoreError(
+            "no object store to upload to: set RUNSTREAM_S3_ENDPOINT (and "
+            "RUNSTREAM_S3_ACCESS_KEY, RUNSTREAM_S3_SECRET_KEY, RUNSTREAM_S3_BUCKET as needed)"
+        )
+    report = upload_pending(settings)
     console.print(
         f"{report.uploaded} uploaded, {report.already_there} already in the bucket, "
         f"{len(report.failed)} failed"

@@ -13,13 +13,25 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from runstream.settings import env_value
 
 Row = dict[str, Any]
 FORMATS = ("table", "json", "csv")
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Piped output is read by people too (less, CI logs): do not squeeze tables into 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 200)
+PIPED_WIDTH = 100
+"""Table width when stdout is no terminal and COLUMNS is unset: piped output is read by
+people too (less, CI logs, a narrow pane), so long values fold within a width a reader can
+follow rather than run to 200 columns. In a terminal, tables fit its width."""
+
+
+def _width() -> int | None:
+    if sys.stdout.isatty() or (env_value("COLUMNS") or "").isdigit():
+        return None  # rich takes the terminal's width, or COLUMNS
+    return PIPED_WIDTH
+
+
+console = Console(width=_width())
 errors = Console(stderr=True)
 
 
@@ -87,11 +99,27 @@ def emit_rows(
         )
     else:
         table = Table(title=title, title_justify="left", show_lines=False)
-        for name in names:
-            table.add_column(name, overflow="fold")
-        for row in rows:
-            table.add_row(*(cell(row.get(name)) for name in names))
+        cells = [[cell(row.get(name)) for name in names] for row in rows]
+        for name, least in zip(names, _min_widths(names, cells), strict=True):
+            table.add_column(name, overflow="fold", min_width=least)
+        for line in cells:
+            table.add_row(*line)
         console.print(table)
+
+
+def _min_widths(names: Sequence[str], cells: Sequence[Sequence[str]]) -> list[int]:
+    """Widths below which a column does not shrink: long values fold, while the first column
+    (what a row is about) and short values keep their words whole as long as the console's
+    width allows (3 characters of border and padding a column)."""
+    wanted = [
+        min(max([len(name), *(len(line[index]) for line in cells)]), 32 if index == 0 else 14)
+        for index, name in enumerate(names)
+    ]
+    room = console.width - 3 * len(names) - 1
+    total = sum(wanted)
+    if total <= room:
+        return wanted
+    return [max(1, want * max(room, 0) // total) for want in wanted]
 
 
 def emit_document(sections: dict[str, Any], output_format: str) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from runstream.settings import Settings
 
+from ..errors import NoStoreError
 from ..ingest.pending import mark_caught_up, pending_bytes
 from ..store.connection import open_store
 from .output import errors
@@ -25,7 +26,13 @@ _PROGRESS_ABOVE_BYTES = 4 * 1024 * 1024
 
 @contextlib.contextmanager
 def store_for_query(settings: Settings, purpose: str, ingest: bool = True) -> Iterator[Any]:
-    """A client on the configured store, with the local spool taken in first."""
+    """A client on the configured store, with the local spool taken in first.
+
+    Without a server, the embedded store or the spool must already exist: a query run
+    from the wrong directory fails with where it looked, rather than creating an empty
+    store and answering ``0 runs``.
+    """
+    require_local_data(settings)
     with open_store(settings, purpose) as client:
         report = take_in_spool(client, settings) if ingest else None
         if report is not None and report.dead_letters:
@@ -35,6 +42,20 @@ def store_for_query(settings: Settings, purpose: str, ingest: bool = True) -> It
                 f"as dead letters ({reasons}); see runstream.dead_letters[/]"
             )
         yield client
+
+
+def require_local_data(settings: Settings) -> None:
+    """Raise :class:`NoStoreError` when no server is set and nothing is under the data dir."""
+    if settings.clickhouse_url:
+        return
+    if settings.store_dir.exists() or settings.local_spool_dir.exists():
+        return
+    raise NoStoreError(
+        f"no runstream store at {settings.root} (looked for {settings.store_dir} and "
+        f"{settings.local_spool_dir}). Run from the directory your training ran in, or "
+        "point at its data with --dir PATH or RUNSTREAM_DIR=PATH, or set "
+        "RUNSTREAM_CLICKHOUSE_URL to query a server"
+    )
 
 
 def take_in_spool(client: Any, settings: Settings) -> IngestReport | None:

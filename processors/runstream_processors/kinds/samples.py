@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from runstream.limits import MAX_SAMPLES_PER_BATCH
 from runstream.wire import events_pb2 as pb
 
@@ -28,6 +30,28 @@ SAMPLES = Table(
 )
 
 
+def same_answer(prediction: str, label: str) -> bool:
+    """Whether a prediction matches its label: as numbers when both read as (finite or
+    infinite, not NaN) numbers, so ``1.0`` matches ``1`` and ``1e3`` matches ``1000``;
+    else as strings. Decimal, not float: long integer labels compare exactly."""
+    if prediction == label:
+        return True
+    as_numbers = _number(prediction), _number(label)
+    if as_numbers[0] is not None and as_numbers[1] is not None:
+        return as_numbers[0] == as_numbers[1]
+    return False
+
+
+def _number(text: str) -> Decimal | None:
+    if not text or len(text) > 100:
+        return None
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return None
+    return None if value.is_nan() else value
+
+
 def check(envelope: pb.Envelope) -> None:
     count = len(envelope.samples.samples)
     if count > MAX_SAMPLES_PER_BATCH:
@@ -51,7 +75,7 @@ def rows(envelope: pb.Envelope, out: TableRows) -> None:
         input=[s.input for s in samples],
         prediction=[s.prediction for s in samples],
         label=[s.label if s.has_label else None for s in samples],
-        correct=[s.prediction == s.label if s.has_label else None for s in samples],
+        correct=[same_answer(s.prediction, s.label) if s.has_label else None for s in samples],
         time=envelope.time_unix_nano,
     )
 

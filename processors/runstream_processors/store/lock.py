@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -27,15 +28,24 @@ class StoreLock:
         self.url = url
         self._file: int | None = None
 
-    def acquire(self, timeout: float) -> None:
+    def acquire(self, timeout: float, on_wait: Callable[[str], None] | None = None) -> None:
+        """Take the lock, waiting up to ``timeout`` seconds.
+
+        When another process holds it, ``on_wait`` (default: a line on stderr) is told at
+        once who holds it and how long we wait, so a busy store is never a silent pause.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + timeout
+        told = False
         while True:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if not told and timeout > 0:
+                    told = True
+                    (on_wait or _to_stderr)(self._waiting_message(timeout))
                 if time.monotonic() >= deadline:
                     os.close(descriptor)
                     raise StoreBusyError(self._busy_message(timeout)) from None
@@ -70,17 +80,32 @@ class StoreLock:
         os.ftruncate(self._file, 0)
         os.pwrite(self._file, json.dumps(note).encode(), 0)
 
-    def _busy_message(self, timeout: float) -> str:
+    def _who(self) -> str:
         holder = self.holder()
-        who = f"process {holder.get('pid', '?')} ({holder.get('purpose', 'unknown use')})"
+        return f"process {holder.get('pid', '?')} ({holder.get('purpose', 'unknown use')})"
+
+    def _waiting_message(self, timeout: float) -> str:
         store = self.path.with_suffix("")
-        message = f"the embedded store {store} is in use by {who}; waited {timeout:.0f}s"
+        message = (
+            f"runstream: the embedded store {store} is in use by {self._who()}; "
+            f"waiting up to {timeout:g}s for it"
+        )
+        return self._with_url(message)
+
+    def _with_url(self, message: str) -> str:
+        holder = self.holder()
         if holder.get("url"):
             message += (
                 f". It is served at {holder['url']}: set RUNSTREAM_CLICKHOUSE_URL="
                 f"{holder['url']} to query it while it runs"
             )
         return message
+
+    def _busy_message(self, timeout: float) -> str:
+        store = self.path.with_suffix("")
+        return self._with_url(
+            f"the embedded store {store} is in use by {self._who()}; waited {timeout:.0f}s"
+        )
 
     def __enter__(self) -> StoreLock:
         return self
@@ -92,3 +117,7 @@ class StoreLock:
         traceback: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

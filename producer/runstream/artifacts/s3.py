@@ -10,7 +10,9 @@ Only plain S3 calls are used, so any S3 server works.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from urllib.parse import urlsplit
 from ..errors import MissingExtraError, RunstreamError, ServiceUnavailableError
 from ..settings import Settings, env_value
 from .local import CHUNK_BYTES
+
+logger = logging.getLogger("runstream")
 
 PART_BYTES = 32 * 1024 * 1024
 """Multipart part size; files up to this size go in one PUT. ~3 parts in flight bound memory."""
@@ -155,6 +159,24 @@ class ObjectStore:
     def connect(cls, config: S3Config) -> ObjectStore:
         """Builds the client only (no request), so ``init`` never waits on the network."""
         return cls(_minio_client(config), config.bucket, config.endpoint)
+
+    def close(self) -> None:
+        """Close the client's connections now, while the interpreter can still do so.
+
+        ``minio.Minio.__del__`` clears its pool; left to interpreter exit, that prints an
+        "Exception ignored ... sys.meta_path is None" traceback. Clearing it here and
+        dropping the pool from the client makes that ``__del__`` a no-op. The store (and
+        every :meth:`with_bucket` copy) is unusable afterwards.
+        """
+        http = getattr(self.client, "_http", None)
+        if http is None:
+            return
+        try:
+            http.clear()
+        except Exception:  # closing must not hide a run's report
+            logger.debug("runstream: closing the S3 client failed", exc_info=True)
+        with contextlib.suppress(AttributeError):
+            del self.client._http
 
     def with_bucket(self, bucket: str) -> ObjectStore:
         return self if bucket == self.bucket else ObjectStore(self.client, bucket, self.endpoint)

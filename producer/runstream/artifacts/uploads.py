@@ -90,15 +90,29 @@ def upload_pending(settings: Settings) -> UploadReport:
         report.failed = {sha: "RUNSTREAM_S3_ENDPOINT is not set" for sha, _ in items}
         return report
     store, local = ObjectStore.connect(config), LocalArtifactStore(settings.artifacts_dir)
+    try:
+        _upload_all(store, local, pending, items, config.bucket, report)
+    finally:
+        store.close()
+    return report
+
+
+def _upload_all(
+    store: ObjectStore,
+    local: LocalArtifactStore,
+    pending: PendingUploads,
+    items: list[tuple[str, str]],
+    default_bucket: str,
+    report: UploadReport,
+) -> None:
     for sha256, bucket in items:
         try:
-            if upload_one(local, store.with_bucket(bucket or config.bucket), pending, sha256):
+            if upload_one(local, store.with_bucket(bucket or default_bucket), pending, sha256):
                 report.uploaded += 1
             else:
                 report.already_there += 1
         except ObjectStoreError as exc:
             report.failed[sha256] = str(exc)
-    return report
 
 
 class BackgroundUploader:
@@ -148,6 +162,8 @@ class BackgroundUploader:
             thread.join(timeout)
             if thread.is_alive():
                 self._give_up.set()
+        if thread is None or not thread.is_alive():
+            self._store.close()  # no upload left to use it: close it before exit does
         with self._lock:
             return replace(
                 self._report, failed=dict(self._report.failed), pending=len(self._outstanding)

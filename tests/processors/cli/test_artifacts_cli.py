@@ -191,3 +191,21 @@ def test_pending_upload_is_served_locally_then_uploaded(
     got = invoke("artifacts", "get", "late-run", "late.bin", "--out", str(remote_copy))
     assert got.exit_code == 0 and "s3://" in got.stderr, got.output
     assert filecmp.cmp(source, remote_copy, shallow=False)
+
+
+def test_upload_without_s3_settings_fails_naming_them(runstream_dir: Settings) -> None:
+    from runstream.artifacts import ObjectStoreError
+
+    result = invoke("artifacts", "upload")
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ObjectStoreError)
+    assert "RUNSTREAM_S3_ENDPOINT" in str(result.exception)
+    assert "RUNSTREAM_S3_ACCESS_KEY" in str(result.exception)
+    done = subprocess.run(
+        [sys.executable, "-m", "runstream_processors.cli.main", "artifacts", "upload"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "RUNSTREAM_S3_ENDPOINT" in done.stderr, done.stderr
+    assert "0 uploaded" not in done.stdout and "Traceback" not in done.stderr

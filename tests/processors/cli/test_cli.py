@@ -57,6 +57,43 @@ def test_runs_as_csv(two_runs: tuple[str, str]) -> None:
     assert [row["name"] for row in rows] == ["beta", "alpha"]
 
 
+def test_runs_table_shows_tags_by_default(two_runs: tuple[str, str]) -> None:
+    table = invoke("runs")
+    assert "tags" in table and "unit" in table
+
+
+def test_runs_columns_choose_metrics_params_and_builtins(two_runs: tuple[str, str]) -> None:
+    runs = json.loads(
+        invoke("runs", "--columns", "train.loss, params.layers,tags,commit", "--format", "json")
+    )
+    assert list(runs[0]) == ["name", "id", "train.loss", "params.layers", "tags", "commit"]
+    assert runs[0]["params.layers"] == runs[1]["params.layers"]  # same in both: still shown
+    assert runs[1]["tags"] == ["unit"] and isinstance(runs[1]["train.loss"], float)
+    rows = list(
+        csv.DictReader(io.StringIO(invoke("runs", "-c", "eval.accuracy", "--format", "csv")))
+    )
+    assert list(rows[0]) == ["name", "id", "eval.accuracy"]
+
+
+def test_runs_sort_by_a_metric_or_param_then_limit(two_runs: tuple[str, str]) -> None:
+    def names(*args: str) -> list[str]:
+        return [run["name"] for run in json.loads(invoke("runs", *args, "--format", "json"))]
+
+    assert names("--sort", "eval.accuracy") == ["beta", "alpha"]
+    assert names("--sort", "eval.accuracy:asc") == ["alpha", "beta"]
+    assert names("--sort", "eval.loss:asc", "--limit", "1") == ["beta"]
+    assert names("--sort", "params.lr:asc") == ["alpha", "beta"]
+    assert names("--sort", "name:asc", "-n", "1") == ["alpha"]  # the oldest, found by sorting
+
+
+def test_runs_unknown_column_or_sort_is_a_usage_error(two_runs: tuple[str, str]) -> None:
+    for args in (["--columns", "eval.acuracy"], ["--sort", "params.nope"], ["--sort", "x:up"]):
+        result = CliRunner().invoke(cli, ["runs", *args])
+        assert result.exit_code == 2, result.output
+    result = CliRunner().invoke(cli, ["runs", "--columns", "eval.acuracy"])
+    assert "eval.accuracy" in result.output  # the metrics there are, listed
+
+
 def test_show_by_name_prefix_and_id(two_runs: tuple[str, str]) -> None:
     alpha, _ = two_runs
     for reference in ("alpha", alpha[:6], alpha):
@@ -73,6 +110,30 @@ def test_show_by_name_prefix_and_id(two_runs: tuple[str, str]) -> None:
     }
     assert shown["samples"][0]["correct"] in (True, False)
     assert shown["summary"] == [{"key": "final_accuracy", "type": "number", "value": "0.91"}]
+
+
+@pytest.mark.parametrize(("columns", "width"), [(None, 100), ("60", 60)])
+def test_show_piped_fits_a_reader_width_and_folds_long_values(
+    store: Settings, columns: str | None, width: int
+) -> None:
+    make_run("wide", lr=0.2, long_value="x" * 300)
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    if columns:
+        env["COLUMNS"] = columns
+    done = subprocess.run(
+        [sys.executable, "-m", "runstream_processors.cli.main", "show", "wide"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= width, max(lines, key=len)
+    assert done.stdout.count("x") >= 300  # folded, not cut
+    assert "long_value" in done.stdout  # the first column keeps its words while it can
+    if width >= 100:
+        assert "eval.accuracy" in done.stdout
 
 
 def test_show_and_runs_for_a_run_without_tags(store: Settings) -> None:

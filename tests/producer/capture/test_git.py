@@ -85,11 +85,92 @@ def test_staged_changes_are_in_the_diff_too(repo: Path) -> None:
     assert b"+depth = 50" in state.diff
 
 
-def test_untracked_files_do_not_make_it_dirty(repo: Path) -> None:
-    (repo / "notes.txt").write_text("scratch")
+def test_ignored_files_are_not_part_of_the_snapshot(repo: Path) -> None:
+    (repo / ".gitignore").write_text("*.log\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "--quiet", "-m", "ignore logs")
+    (repo / "train.log").write_text("noise")
     state = capture_git(repo)
     assert state is not None
     assert state.dirty is False and state.diff == b""
+
+
+def test_untracked_text_files_join_the_diff_as_new_files(repo: Path, tmp_path: Path) -> None:
+    (repo / "train.py").write_text("lr = 0.2\nepochs = 3\n")
+    (repo / "src").mkdir()
+    (repo / "src" / "model.py").write_text("depth = 50\nwidth = 2")
+    (repo / "empty.txt").write_text("")
+    state = capture_git(repo)
+    assert state is not None and state.dirty
+    assert b"+lr = 0.2\n" in state.diff
+    assert b"diff --git a/src/model.py b/src/model.py\nnew file mode 100644\n" in state.diff
+    assert b"+depth = 50\n+width = 2\n\\ No newline at end of file\n" in state.diff
+    # The snapshot applies: HEAD plus the diff is the working tree.
+    copy = tmp_path / "copy"
+    git(tmp_path, "clone", "--quiet", str(repo), str(copy))
+    patch = tmp_path / "snapshot.patch"
+    patch.write_bytes(state.diff)
+    git(copy, "apply", str(patch))
+    assert (copy / "src" / "model.py").read_text() == "depth = 50\nwidth = 2"
+    assert (copy / "train.py").read_text() == "lr = 0.2\nepochs = 3\n"
+    assert (copy / "empty.txt").read_text() == ""
+
+
+def test_untracked_files_alone_make_it_dirty(repo: Path) -> None:
+    (repo / "notes.txt").write_text("scratch\n")
+    state = capture_git(repo)
+    assert state is not None and state.dirty
+    assert b"+++ b/notes.txt\n@@ -0,0 +1,1 @@\n+scratch\n" in state.diff
+
+
+def test_untracked_binaries_and_large_files_are_listed_by_hash_only(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runstream.capture.git as capture
+
+    monkeypatch.setattr(capture, "MAX_UNTRACKED_FILE_BYTES", 100)
+    monkeypatch.setattr(capture, "MAX_UNTRACKED_BYTES", 150)
+    (repo / "weights.bin").write_bytes(b"\0\1\2" * 10)
+    (repo / "big.txt").write_text("x" * 101)
+    (repo / "a.txt").write_text("a" * 90)
+    (repo / "b.txt").write_text("b" * 90)  # over the total once a.txt is in
+    state = capture_git(repo)
+    assert state is not None
+    blob = git(repo, "hash-object", "weights.bin")[:12].encode()
+    assert b"index 0000000..%s\nBinary files /dev/null and b/weights.bin differ" % blob in (
+        state.diff
+    )
+    assert b"Binary files /dev/null and b/big.txt differ" in state.diff
+    assert b"+" + b"a" * 90 in state.diff
+    assert b"Binary files /dev/null and b/b.txt differ" in state.diff
+    assert b"\0" not in state.diff and b"x" * 101 not in state.diff
+
+
+def test_secrets_in_untracked_files_are_scrubbed(repo: Path) -> None:
+    password = "Zq8vN2rT5wXy"
+    (repo / "settings.py").write_text(f'db_password = "{password}"\nepochs = 3\n')
+    state = capture_git(repo)
+    assert state is not None
+    assert password.encode() not in state.diff and state.redacted >= 1
+    assert b"+epochs = 3\n" in state.diff
+
+
+def test_the_repository_is_found_from_the_entry_script_not_the_cwd(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runstream.capture.git import capture_run_code
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr("sys.argv", [str(repo / "train.py"), "--lr", "0.1"])
+    state = capture_run_code()
+    assert state is not None and state.commit == git(repo, "rev-parse", "HEAD")
+    monkeypatch.setattr("sys.argv", ["-c"])
+    monkeypatch.delattr("__main__.__file__", raising=False)
+    assert capture_run_code() is None  # the cwd is no repository
+    monkeypatch.chdir(repo)
+    assert capture_run_code() is not None
 
 
 def test_a_new_commit_is_seen(repo: Path) -> None:
