@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,55 +16,11 @@ from runstream.shipper import ShipperOptions
 from runstream.spool import Checkpoint, SpoolReader
 from runstream.transport.kafka import PENDING, KafkaSpoolTransport
 from runstream.wire import events_pb2 as pb
-from runstream_processors.topics import ensure_topics, runstream_topics
+from support.kafka_records import consume
 
 pytestmark = pytest.mark.services
 
 QUIET: dict[str, Any] = {"capture_env": False, "capture_code": False, "system_interval": None}
-
-
-@pytest.fixture
-def topic(kafka_bootstrap: str) -> Iterator[str]:
-    name = f"tests.transport.{uuid.uuid4().hex[:8]}"
-    ensure_topics(kafka_bootstrap, runstream_topics(name, 3, f"{name}.dlq"))
-    yield name
-    from kafka import KafkaAdminClient
-
-    with contextlib.suppress(Exception):
-        admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        admin.delete_topics([name, f"{name}.dlq"])
-        admin.close()
-
-
-@pytest.fixture
-def team_mode(
-    runstream_dir: Settings, kafka_bootstrap: str, topic: str, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
-    """RUNSTREAM_DIR private to the test, Kafka configured: ``runstream.init`` ships."""
-    monkeypatch.setenv("RUNSTREAM_KAFKA_BOOTSTRAP", kafka_bootstrap)
-    monkeypatch.setenv("RUNSTREAM_KAFKA_TOPIC", topic)
-    return load_settings()
-
-
-def consume(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> list[Any]:
-    """At least ``count`` records of ``topic`` (all partitions, from the start)."""
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=int(timeout * 1000),
-    )
-    records = []
-    try:
-        for record in consumer:
-            records.append(record)
-            if len(records) >= count:
-                break
-    finally:
-        consumer.close()
-    return records
 
 
 def spooled(spool_dir: Path) -> list[pb.Envelope]:
