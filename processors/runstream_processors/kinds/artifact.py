@@ -7,7 +7,7 @@ from runstream.wire import events_pb2 as pb
 
 from ..errors import InvalidEventError
 from ..tables import STRING, STRING_MAP, TIMESTAMP, UINT64, Table, TableRows
-from .base import Kind
+from .base import Kind, event_ids
 
 ARTIFACTS = Table(
     "artifacts",
@@ -41,9 +41,7 @@ def rows(envelope: pb.Envelope, out: TableRows) -> None:
     artifact = envelope.artifact
     out.row(
         ARTIFACTS,
-        project=envelope.project,
-        run_id=envelope.run_id,
-        event_id=envelope.event_id,
+        **event_ids(envelope),
         name=artifact.name,
         kind=artifact.kind,
         sha256=artifact.sha256,

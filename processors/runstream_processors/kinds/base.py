@@ -10,6 +10,11 @@ from runstream.wire import events_pb2 as pb
 from ..tables import Table, TableRows
 
 
+def event_ids(envelope: pb.Envelope) -> dict[str, str]:
+    """The columns that tie a row to its event: project, run_id, event_id."""
+    return {"project": envelope.project, "run_id": envelope.run_id, "event_id": envelope.event_id}
+
+
 def _no_interval(envelope: pb.Envelope) -> int:
     return 0
 

@@ -8,7 +8,7 @@ from runstream.wire import events_pb2 as pb
 
 from ..errors import InvalidEventError
 from ..tables import STRING, STRINGS, TIMESTAMP, UINT64, Table, TableRows
-from .base import Kind
+from .base import Kind, event_ids
 
 DATASETS = Table(
     "datasets",
@@ -53,9 +53,7 @@ def rows(envelope: pb.Envelope, out: TableRows) -> None:
     files = list(dataset.files)
     out.row(
         DATASETS,
-        project=envelope.project,
-        run_id=envelope.run_id,
-        event_id=envelope.event_id,
+        **event_ids(envelope),
         name=dataset.name,
         version=dataset.version,
         file_count=len(files),

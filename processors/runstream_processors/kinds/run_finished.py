@@ -7,7 +7,7 @@ from runstream.wire import events_pb2 as pb
 
 from ..errors import InvalidEventError
 from ..tables import STRING, TIMESTAMP, UINT64, Table, TableRows
-from .base import Kind
+from .base import Kind, event_ids
 from .checks import check_keys
 from .summary import summary_rows
 
@@ -44,9 +44,7 @@ def rows(envelope: pb.Envelope, out: TableRows) -> None:
     finished = envelope.run_finished
     out.row(
         RUNS_FINISHED,
-        project=envelope.project,
-        run_id=envelope.run_id,
-        event_id=envelope.event_id,
+        **event_ids(envelope),
         status=STATUS_NAMES[finished.status],
         end_time=envelope.time_unix_nano,
         not_recorded=dict(finished.not_recorded),

@@ -21,7 +21,7 @@ from ..tables import (
     Table,
     TableRows,
 )
-from .base import Kind
+from .base import Kind, event_ids
 from .checks import check_keys, typed
 
 RUNS_STARTED = Table(
@@ -95,9 +95,7 @@ def rows(envelope: pb.Envelope, out: TableRows) -> None:
     )
     out.row(
         RUNS_STARTED,
-        project=envelope.project,
-        run_id=envelope.run_id,
-        event_id=envelope.event_id,
+        **event_ids(envelope),
         name=started.name,
         tags=list(started.tags),
         start_time=envelope.time_unix_nano,
@@ -137,7 +135,7 @@ def params_and_packages(
     packages: Iterable[pb.Package],
 ) -> None:
     """Rows of ``params`` and ``packages``; shared with ``run_started_continued``."""
-    ids = {"project": envelope.project, "run_id": envelope.run_id, "event_id": envelope.event_id}
+    ids = event_ids(envelope)
     for param in params:
         value_type, number, text = typed(param.value)
         out.row(

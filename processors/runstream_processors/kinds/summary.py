@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from runstream.wire import events_pb2 as pb
 
 from ..tables import FLOAT64, STRING, TIMESTAMP, Table, TableRows
-from .base import Kind
+from .base import Kind, event_ids
 from .checks import check_keys, typed
 
 SUMMARIES = Table(
@@ -35,9 +35,7 @@ def summary_rows(envelope: pb.Envelope, out: TableRows, entries: Iterable[pb.Par
         value_type, number, text = typed(entry.value)
         out.row(
             SUMMARIES,
-            project=envelope.project,
-            run_id=envelope.run_id,
-            event_id=envelope.event_id,
+            **event_ids(envelope),
             key=entry.key,
             value_type=value_type,
             value_number=number,
