@@ -32,6 +32,8 @@ def init(
     *,
     config: object = None,
     tags: Sequence[str] = (),
+    group: str = "",
+    job_type: str = "",
     seed: int | None = None,
     notes: str = "",
     dir: str | os.PathLike[str] | None = None,
@@ -45,7 +47,9 @@ def init(
     """Start a run and make it the active one.
 
     ``config`` (a dict, dataclass, argparse namespace or pydantic model) is
-    flattened to typed dotted keys; ``seed`` seeds python/numpy/torch and is
+    flattened to typed dotted keys; ``group`` puts runs that belong together (a sweep, the
+    ranks of one job, an ablation) side by side and ``job_type`` says what this one does
+    there (``train``, ``eval``, ...); ``seed`` seeds python/numpy/torch and is
     recorded. Use the result as a context manager, or call ``finish()``. From the main
     thread, ``init`` also makes SIGTERM and SIGINT record the run as ``killed`` (see
     ``runstream._signals``: a handler installed before still runs, Ctrl-C still raises
@@ -57,6 +61,7 @@ def init(
     """
     _active.ensure_none_active()
     _check_names(project, name, tags, notes)
+    _check_group(group, job_type)
     params = flatten_config(config)  # raises before anything is created
     settings = load_settings(dir)
     if seed is not None:
@@ -76,6 +81,7 @@ def init(
     started, diff = _run_started(
         run_name,
         tags,
+        (group, job_type),
         params,
         seed,
         notes,
@@ -111,6 +117,7 @@ def init(
 def _run_started(
     name: str,
     tags: Sequence[str],
+    grouping: tuple[str, str],
     params: dict[str, ParamValue],
     seed: int | None,
     notes: str,
@@ -123,6 +130,8 @@ def _run_started(
     started = pb.RunStarted(
         name=name,
         tags=scrubber.texts(tags),
+        group=grouping[0],
+        job_type=grouping[1],
         params=to_params(params, scrubber),
         command=[safe_text(arg) for arg in scrubber.argv([sys.executable, *sys.argv])],
         working_dir=safe_text(os.getcwd()),
@@ -192,6 +201,13 @@ def _check_names(project: str, name: str | None, tags: Sequence[str], notes: str
     problem = text_problem(notes, what="notes")
     if problem:
         raise InvalidInputError(f"notes: {problem}")
+
+
+def _check_group(group: str, job_type: str) -> None:
+    for what, value in (("group", group), ("job_type", job_type)):
+        problem = text_problem(value, what=what, max_chars=MAX_NAME_LENGTH, control=False)
+        if problem:
+            raise InvalidInputError(f"{what} {value!r:.80}: {problem}")
 
 
 def _default_name(run_id: str) -> str:

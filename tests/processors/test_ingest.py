@@ -27,6 +27,31 @@ CONFIG = "WHERE key != 'runstream.redacted'"
 checkout (a CI token in the environment, a secret in an uncommitted change)."""
 
 
+def test_group_and_job_type_reach_the_run_row(runstream_dir: Settings) -> None:
+    with runstream.init(
+        project="tests",
+        group="sweep-7",
+        job_type="train",
+        capture_code=False,
+        capture_env=False,
+        system_interval=None,
+    ):
+        pass
+    with store(runstream_dir) as client:
+        rows = client.query("SELECT run_group, job_type FROM runstream.runs_started").result_rows
+    assert rows == [("sweep-7", "train")]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("group", "g\ud800"), ("job_type", "x" * 257), ("group", 3)]
+)
+def test_a_bad_group_or_job_type_is_refused_at_init_by_name(
+    runstream_dir: Settings, field: str, value: object
+) -> None:
+    with pytest.raises(runstream.InvalidInputError, match=field):
+        runstream.init(project="tests", capture_code=False, **{field: value})
+
+
 def test_a_run_lands_in_every_table(runstream_dir: Settings) -> None:
     run_id = make_run("alpha", lr=0.1, steps=50)
     with store(runstream_dir) as client:

@@ -390,12 +390,18 @@ class RunStarted(_message.Message):
     SEED_FIELD_NUMBER: _builtins.int
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    JOB_TYPE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     working_dir: _builtins.str
     has_seed: _builtins.bool
     seed: _builtins.int
     heartbeat_interval_ms: _builtins.int
     notes: _builtins.str
+    group: _builtins.str
+    """runs that belong together: a sweep, a distributed job, an ablation"""
+    job_type: _builtins.str
+    """what the run does within its group: train, eval, preprocess, ..."""
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -422,10 +428,12 @@ class RunStarted(_message.Message):
         seed: _builtins.int = ...,
         heartbeat_interval_ms: _builtins.int = ...,
         notes: _builtins.str = ...,
+        group: _builtins.str = ...,
+        job_type: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "git", b"git"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "environment", b"environment", "git", b"git", "has_seed", b"has_seed", "heartbeat_interval_ms", b"heartbeat_interval_ms", "name", b"name", "notes", b"notes", "params", b"params", "seed", b"seed", "tags", b"tags", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "environment", b"environment", "git", b"git", "group", b"group", "has_seed", b"has_seed", "heartbeat_interval_ms", b"heartbeat_interval_ms", "job_type", b"job_type", "name", b"name", "notes", b"notes", "params", b"params", "seed", b"seed", "tags", b"tags", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
