@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import run_columns
 from .errors import QueryError
 
 Row = dict[str, Any]
@@ -22,6 +23,12 @@ class RunFilter:
     status: str | None = None
     name: str | None = None
     limit: int = 50
+    group: str | None = None
+    where: str | None = None
+    """A condition in the names of :mod:`run_columns`, e.g. ``params.lr > 0.01``."""
+    order_by: tuple[str, ...] = ()
+    """SQL from :func:`run_columns.sort_sql`; newest first when empty."""
+    descending: bool = True
 
 
 def rows(client: Any, sql: str, parameters: dict[str, Any] | None = None) -> list[Row]:
@@ -35,12 +42,14 @@ def rows(client: Any, sql: str, parameters: dict[str, Any] | None = None) -> lis
 
 
 def list_runs(client: Any, where: RunFilter) -> list[Row]:
+    """Runs from ``run_table``: filtered, ordered and limited in SQL."""
     conditions: list[str] = ["1"]
     parameters: dict[str, Any] = {"limit": where.limit}
     for column, value in (
         ("project", where.project),
         ("status", where.status),
         ("name", where.name),
+        ("run_group", where.group),
     ):
         if value:
             conditions.append(f"{column} = {{{column}:String}}")
@@ -48,11 +57,47 @@ def list_runs(client: Any, where: RunFilter) -> list[Row]:
     if where.tag:
         conditions.append("has(tags, {tag:String})")
         parameters["tag"] = where.tag
+    if where.where:
+        conditions.append(f"({run_columns.where_sql(where.where)})")
+    direction = "DESC" if where.descending else "ASC"
+    order = (
+        ", ".join(f"{part} {direction} NULLS LAST" for part in where.order_by)
+        if where.order_by
+        else "start_time DESC"
+    )
     return rows(
         client,
-        "SELECT project, run_id, name, status, start_time, duration_s, tags, user, git_commit "
-        f"FROM runstream.runs WHERE {' AND '.join(conditions)} "
-        "ORDER BY start_time DESC LIMIT {limit:UInt32}",
+        "SELECT project, run_id, name, status, start_time, duration_s, tags, run_group, "
+        "job_type, user, git_commit, steps_per_s "
+        f"FROM runstream.run_table WHERE {' AND '.join(conditions)} "
+        f"ORDER BY {order}, run_id LIMIT {{limit:UInt32}}",
+        parameters,
+    )
+
+
+def leaderboard(client: Any, metric: str, where: RunFilter, best: bool = True) -> list[Row]:
+    """Runs ranked by ``metric``'s best (or final) value, best first, from ``leaderboard``."""
+    conditions = ["metric = {metric:String}"]
+    parameters: dict[str, Any] = {"metric": metric, "limit": where.limit}
+    for column, value in (
+        ("project", where.project),
+        ("status", where.status),
+        ("run_group", where.group),
+    ):
+        if value:
+            conditions.append(f"{column} = {{{column}:String}}")
+            parameters[column] = value
+    if where.tag:
+        conditions.append("has(tags, {tag:String})")
+        parameters["tag"] = where.tag
+    value = "best_value" if best else "last_value"
+    return rows(
+        client,
+        "SELECT project, run_id, name, status, run_group, tags, best_value, step_of_best, "
+        "last_value, last_step, lower_is_better FROM runstream.leaderboard "
+        f"WHERE {' AND '.join(conditions)} "
+        f"ORDER BY if(lower_is_better, {value}, -{value}) ASC NULLS LAST, start_time DESC "
+        "LIMIT {limit:UInt32}",
         parameters,
     )
 
@@ -82,9 +127,8 @@ def resolve_run(client: Any, reference: str) -> Row:
 def params(client: Any, run_ids: Sequence[str]) -> list[Row]:
     return rows(
         client,
-        "SELECT run_id, key, any(value_type) AS type, any(value_text) AS value "
-        "FROM runstream.params WHERE run_id IN {ids:Array(String)} "
-        "GROUP BY run_id, key ORDER BY key",
+        "SELECT run_id, key, value_type AS type, value FROM runstream.run_params "
+        "WHERE run_id IN {ids:Array(String)} ORDER BY key",
         {"ids": list(run_ids)},
     )
 
@@ -93,7 +137,8 @@ def final_metrics(client: Any, run_ids: Sequence[str]) -> list[Row]:
     return rows(
         client,
         "SELECT run_id, metric, last_step, last_value, max_value, step_of_max, min_value, "
-        "step_of_min, has_nonfinite FROM runstream.run_metrics "
+        "step_of_min, best_value, step_of_best, lower_is_better, has_nonfinite "
+        "FROM runstream.run_metrics "
         "WHERE run_id IN {ids:Array(String)} ORDER BY metric",
         {"ids": list(run_ids)},
     )
@@ -160,34 +205,18 @@ def finish_report(client: Any, run_id: str) -> Row | None:
     return found[0] if found else None
 
 
-def curve(client: Any, run_id: str, key: str, split: str, points: int = 1000) -> list[Row]:
-    """A metric's curve, averaged into at most ``points`` step buckets (min/max kept).
+def curve(client: Any, run_id: str, key: str, split: str) -> list[Row]:
+    """A metric's curve from ``metric_curve``: at most ~1000 buckets, min/max kept.
 
     Returns rows with ``step`` (bucket start), ``value`` (mean), ``low`` and ``high``.
     """
-    span = rows(
+    return rows(
         client,
-        "SELECT min(step) AS lo, max(step) AS hi FROM runstream.metrics "
-        "WHERE run_id = {id:String} AND key = {key:String} AND split = {split:String}",
+        "SELECT step, value, value_min AS low, value_max AS high FROM runstream.metric_curve "
+        "WHERE run_id = {id:String} AND key = {key:String} AND split = {split:String} "
+        "AND value_min IS NOT NULL ORDER BY step",
         {"id": run_id, "key": key, "split": split},
-    )[0]
-    bucket = (
-        max(1, -(-(int(span["hi"]) - int(span["lo"]) + 1) // points))
-        if span["hi"] is not None
-        else 1
     )
-    points_rows = rows(
-        client,
-        "SELECT intDiv(m.step, {b:Int64}) * {b:Int64} AS bucket, avg(m.value) AS mean, "
-        "min(m.value) AS low, max(m.value) AS high FROM runstream.metrics AS m "
-        "WHERE m.run_id = {id:String} AND m.key = {key:String} AND m.split = {split:String} "
-        "AND isFinite(m.value) GROUP BY bucket ORDER BY bucket",
-        {"id": run_id, "key": key, "split": split, "b": bucket},
-    )
-    return [
-        {"step": row["bucket"], "value": row["mean"], "low": row["low"], "high": row["high"]}
-        for row in points_rows
-    ]
 
 
 def _engine_message(exc: Exception) -> str:

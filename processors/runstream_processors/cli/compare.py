@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,6 @@ from .output import emit_document, errors, format_option
 from .plot import Curve, plot_curves
 from .session import store_for_query
 from .tabulate import differing, metric_matrix, param_matrix
-
-_LOWER_IS_BETTER = re.compile(r"loss|err|perplexity|ppl|mse|mae|rmse|wer|cer|time|latency", re.I)
 
 
 @click.command("compare")
@@ -86,15 +83,16 @@ def _labels(found: list[dict[str, Any]]) -> dict[str, str]:
 def _metric_rows(
     name: str, by_run: dict[str, dict[str, Any]], ids: list[str], labels: dict[str, str]
 ) -> list[dict[str, Any]]:
-    lower = bool(_LOWER_IS_BETTER.search(name))
-    best, at = ("min_value", "step_of_min") if lower else ("max_value", "step_of_max")
+    lower = any(row["lower_is_better"] for row in by_run.values())  # the view's rule
     final: dict[str, Any] = {"metric": name, "stat": "final"}
     top: dict[str, Any] = {"metric": name, "stat": f"best ({'min' if lower else 'max'})"}
     for run_id in ids:
         row = by_run.get(run_id)
         final[labels[run_id]] = None if row is None else row["last_value"]
         top[labels[run_id]] = (
-            None if row is None or row[best] is None else f"{row[best]:.6g} @ {row[at]}"
+            None
+            if row is None or row["best_value"] is None
+            else f"{row['best_value']:.6g} @ {row['step_of_best']}"
         )
     return [final, top]
 

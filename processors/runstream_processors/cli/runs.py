@@ -1,7 +1,9 @@
 """``runstream runs``: every run with status, tags, duration, the params that vary, final metrics.
 
 ``--columns`` chooses the columns after name and id: metric names (their last value),
-``params.KEY``, and the built-ins of :data:`BUILTIN`. ``--sort`` orders by any of them.
+``params.KEY``, and the built-ins of :data:`BUILTIN`. ``--sort`` orders by any of them and
+``--where`` filters on them (names as in :mod:`runstream_processors.run_columns`), both in
+SQL over ``runstream.run_table``, the view dashboards read.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from typing import Any
 
 import click
 
-from .. import queries
+from .. import queries, run_columns
 from .context import settings_from
 from .output import emit_rows, format_option
 from .session import store_for_query
+from .sql import read_only
 from .tabulate import differing, headline_metrics, metric_matrix, param_matrix
 
 Row = dict[str, Any]
@@ -29,11 +32,13 @@ BUILTIN: dict[str, Callable[[Row], object]] = {
     "duration_s": lambda run: round(run["duration_s"] or 0.0, 1),
     "user": lambda run: run["user"],
     "commit": lambda run: run["git_commit"],
+    "group": lambda run: run["run_group"],
+    "job_type": lambda run: run["job_type"],
+    "steps_per_s": lambda run: None if run["steps_per_s"] is None else round(run["steps_per_s"]),
 }
 """The columns every run has, by the name ``--columns`` and ``--sort`` take."""
 
 PARAM_PREFIX = "params."
-_MAX_SORTED = 100_000
 
 
 def _column_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
@@ -64,6 +69,14 @@ def _sort_key(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     type=click.Choice(["running", "finished", "failed", "killed", "crashed", "delayed", "stalled"]),
 )
 @click.option("--name", help="only runs with this name")
+@click.option("--group", "-g", help="only runs of this group (a sweep, a distributed job)")
+@click.option(
+    "--where",
+    "-w",
+    metavar="EXPR",
+    help="SQL condition over params.KEY, metrics.METRIC (final), best.METRIC and the run "
+    "columns, e.g. \"params.lr > 0.01 AND status = 'finished'\"",
+)
 @click.option(
     "--columns",
     "-c",
@@ -78,7 +91,7 @@ def _sort_key(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     callback=_sort_key,
     metavar="COLUMN[:asc|desc]",
     help="order by a metric, params.KEY or built-in column (desc unless :asc; "
-    "runs without a value last) [default: newest first]",
+    "runs without a value last; best.METRIC orders by its best value) [default: newest first]",
 )
 @click.option("--limit", "-n", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @format_option
@@ -89,6 +102,8 @@ def runs_command(
     tag: str | None,
     status: str | None,
     name: str | None,
+    group: str | None,
+    where: str | None,
     columns: list[str] | None,
     sort: tuple[str, bool] | None,
     limit: int,
@@ -96,9 +111,32 @@ def runs_command(
 ) -> None:
     """List runs, newest first, with tags, the params that differ between them and final
     metrics; choose columns with --columns and order with --sort."""
-    fetch = _MAX_SORTED if sort else limit
     with store_for_query(settings_from(ctx), "runstream runs") as client:
-        found = queries.list_runs(client, queries.RunFilter(project, tag, status, name, fetch))
+        if where:
+            read_only(client)  # the condition is the user's SQL: it may read, never write
+        metric_names = {row["metric"] for row in queries.rows(client, _METRIC_NAMES)}
+        param_keys = {row["key"] for row in queries.rows(client, _PARAM_KEYS)}
+        for column in [*(columns or []), *([sort[0]] if sort else [])]:
+            if not _known(column, metric_names, param_keys):
+                raise click.BadParameter(
+                    f"{column!r} is no built-in column, params.KEY, best.METRIC or metric "
+                    f"(metrics: {', '.join(sorted(metric_names)) or 'none'})",
+                    param_hint="--columns/--sort",
+                )
+        found = queries.list_runs(
+            client,
+            queries.RunFilter(
+                project,
+                tag,
+                status,
+                name,
+                limit,
+                group=group,
+                where=where,
+                order_by=run_columns.sort_sql(sort[0], metric_names) if sort else (),
+                descending=sort[1] if sort else True,
+            ),
+        )
         ids = [run["run_id"] for run in found]
         params = param_matrix(queries.params(client, ids)) if ids else {}
         metrics = metric_matrix(queries.final_metrics(client, ids)) if ids else {}
@@ -108,17 +146,9 @@ def runs_command(
             return BUILTIN[column](run)
         if column.startswith(PARAM_PREFIX):
             return params.get(column[len(PARAM_PREFIX) :], {}).get(run["run_id"])
+        if column.startswith(BEST_PREFIX):
+            return _best(metrics.get(column[len(BEST_PREFIX) :], {}).get(run["run_id"]))
         return _last(metrics.get(column, {}).get(run["run_id"]))
-
-    for column in [*(columns or []), *([sort[0]] if sort else [])]:
-        if found and not _known(column, params, metrics):
-            raise click.BadParameter(
-                f"{column!r} is no built-in column, params.KEY or metric of these runs "
-                f"(metrics: {', '.join(sorted(metrics)) or 'none'})",
-                param_hint="--columns/--sort",
-            )
-    if sort:
-        found = _sorted(found, lambda run: value(run, sort[0]), descending=sort[1])[:limit]
 
     if columns is None:
         varying = differing(params, ids)[:4] if len(ids) > 1 else []
@@ -144,38 +174,22 @@ def runs_command(
     emit_rows(rows, output_format, title=f"{len(rows)} runs", columns=["name", "id", *names])
 
 
-def _known(column: str, params: dict[str, Any], metrics: dict[str, Any]) -> bool:
+_METRIC_NAMES = "SELECT DISTINCT metric FROM runstream.run_metrics"
+_PARAM_KEYS = "SELECT DISTINCT key FROM runstream.run_params"
+BEST_PREFIX = "best."
+
+
+def _known(column: str, metrics: set[str], params: set[str]) -> bool:
     if column in BUILTIN or column in metrics:
         return True
-    return column.startswith(PARAM_PREFIX) and column[len(PARAM_PREFIX) :] in params
-
-
-def _sorted(found: list[Row], key: Callable[[Row], object], descending: bool) -> list[Row]:
-    """Runs by ``key``: numbers (and numeric text) as numbers, before text; missing last."""
-
-    def rank(run: Row) -> tuple[int, Any]:
-        value = key(run)
-        if value is None or value == "":
-            return (2, 0)
-        if isinstance(value, bool):
-            return (0, float(value))
-        if isinstance(value, int | float):
-            return (0, float(value))
-        if isinstance(value, str):
-            try:
-                return (0, float(value))
-            except ValueError:
-                return (1, value)
-        if isinstance(value, list | tuple):
-            return (1, ",".join(map(str, value)))
-        return (0, value)  # datetimes
-
-    present = [run for run in found if rank(run)[0] != 2]
-    missing = [run for run in found if rank(run)[0] == 2]
-    numbers = sorted((r for r in present if rank(r)[0] == 0), key=rank, reverse=descending)
-    texts = sorted((r for r in present if rank(r)[0] == 1), key=rank, reverse=descending)
-    return [*numbers, *texts, *missing]
+    if column.startswith(PARAM_PREFIX):
+        return column[len(PARAM_PREFIX) :] in params
+    return column.startswith(BEST_PREFIX) and column[len(BEST_PREFIX) :] in metrics
 
 
 def _last(row: dict[str, object] | None) -> object:
     return None if row is None else row["last_value"]
+
+
+def _best(row: dict[str, object] | None) -> object:
+    return None if row is None else row["best_value"]
