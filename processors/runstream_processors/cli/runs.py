@@ -15,7 +15,13 @@ from .. import queries
 from .context import settings_from
 from .output import emit_rows, format_option
 from .session import store_for_query
-from .tabulate import differing, headline_metrics, metric_matrix, param_matrix
+from .tabulate import (
+    differing,
+    evaluation_matrix,
+    headline_metrics,
+    metric_matrix,
+    param_matrix,
+)
 
 Row = dict[str, Any]
 
@@ -69,6 +75,7 @@ def _sort_key(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "-c",
     callback=_column_list,
     help="comma list of columns after name and id: metric names (last value), params.KEY, "
+    "evaluation.SPLIT.METRIC (of `runstream eval`), "
     f"or {', '.join(BUILTIN)} [default: project, status, tags, start, duration_s, "
     "up to 4 params that differ, up to 4 metrics]",
 )
@@ -102,16 +109,17 @@ def runs_command(
         ids = [run["run_id"] for run in found]
         params = param_matrix(queries.params(client, ids)) if ids else {}
         metrics = metric_matrix(queries.final_metrics(client, ids)) if ids else {}
+        evaluated = evaluation_matrix(queries.evaluation_metrics(client, ids)) if ids else {}
 
     def value(run: Row, column: str) -> object:
         if column in BUILTIN:
             return BUILTIN[column](run)
         if column.startswith(PARAM_PREFIX):
             return params.get(column[len(PARAM_PREFIX) :], {}).get(run["run_id"])
-        return _last(metrics.get(column, {}).get(run["run_id"]))
+        return _last((metrics.get(column) or evaluated.get(column, {})).get(run["run_id"]))
 
     for column in [*(columns or []), *([sort[0]] if sort else [])]:
-        if found and not _known(column, params, metrics):
+        if found and not _known(column, params, {**evaluated, **metrics}):
             raise click.BadParameter(
                 f"{column!r} is no built-in column, params.KEY or metric of these runs "
                 f"(metrics: {', '.join(sorted(metrics)) or 'none'})",
