@@ -24,12 +24,13 @@ def plot_reliability(path: Path, bins: Sequence[Bin], count: int, title: str, ec
     widths = [b.high - b.low for b in bins]
     lows = [b.low for b in bins]
     top.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="perfectly calibrated")
+    accuracies = [b.accuracy for b in bins]
     top.bar(
         lows,
-        [b.accuracy for b in bins],
+        accuracies,
         width=widths,
         align="edge",
-        alpha=0.75,
+        alpha=0.8,
         edgecolor="black",
         linewidth=0.5,
         label="accuracy",
@@ -37,28 +38,23 @@ def plot_reliability(path: Path, bins: Sequence[Bin], count: int, title: str, ec
     top.bar(
         lows,
         [b.confidence - b.accuracy for b in bins],
-        bottom=[b.accuracy for b in bins],
+        bottom=accuracies,
         width=widths,
         align="edge",
-        color="red",
-        alpha=0.25,
-        label="gap to confidence",
-    )
-    top.plot(
-        [b.confidence for b in bins],
-        [b.accuracy for b in bins],
-        "o-",
-        color="C1",
-        markersize=3,
-        linewidth=1,
-        label="accuracy at mean confidence",
+        fill=False,
+        hatch="//",
+        edgecolor="red",
+        linewidth=0.5,
+        label="gap to mean confidence",
     )
     top.set_ylim(0, 1)
     top.set_ylabel("accuracy")
     top.set_title(f"{title}\nECE {ece:.4f} over {count} samples")
     top.legend(fontsize=8, loc="upper left")
     top.grid(alpha=0.3)
-    bottom.bar(lows, [b.count for b in bins], width=widths, align="edge", color="C0", alpha=0.6)
+    bottom.bar(
+        lows, [b.count for b in bins], width=widths, align="edge", color="C0", alpha=0.6, log=True
+    )
     bottom.set_xlim(0, 1)
     bottom.set_xlabel("confidence")
     bottom.set_ylabel("samples")
