@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from runstream.errors import MissingExtraError
 
 from .. import queries
 from ..errors import QueryError
@@ -74,6 +75,10 @@ def eval_command(
     """Evaluate RUN's logged samples: accuracy, per-class precision/recall/F1, confusion,
     per-slice numbers with confidence intervals, calibration (ECE, MCE, Brier) or
     MAE/RMSE/R², each beside its baselines with the lift over them."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError("scikit-learn", "analysis") from exc
     from ..analysis import evaluation as ev
     from ..analysis.evaluation_event import evaluation_envelope, evaluation_id, record
 
