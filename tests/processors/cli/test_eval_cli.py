@@ -132,3 +132,28 @@ def test_eval_says_what_is_missing(runstream_dir: Settings) -> None:
     assert "logged no samples in split 'test'" in str(result.exception)
     result = CliRunner().invoke(cli, ["eval", "missing", "--by", "lang"])
     assert "no slice named 'lang'" in str(result.exception)
+
+
+def test_regression_samples_are_evaluated_with_mae_rmse_and_r2(runstream_dir: Settings) -> None:
+    with runstream.init(project="tests", name="regressor", system_interval=None) as run:
+        run.log_samples(
+            ["a", "b", "c", "d"],
+            [1.5, 2.0, 2.0, 5.0],
+            [1, 2, 3, 4],
+            step=0,
+            split="eval",
+            task="regression",
+            slices={"half": ["low", "low", "high", "high"]},
+        )
+    document = json.loads(invoke("eval", "regressor", "--by", "half", "--format", "json"))
+    numbers = {(row["slice"], row["metric"]): row for row in document["metrics"]}
+    assert document["evaluation"]["task"] == "regression"
+    assert numbers["", "mae"]["value"] == pytest.approx(2.5 / 4)
+    assert numbers["", "mae"]["majority"] == pytest.approx(1.0)  # the mean target, 2.5
+    assert numbers["half=high", "mae"]["value"] == pytest.approx(2.0 / 2)
+    assert numbers["", "r2"]["value"] == pytest.approx(1 - 2.25 / 5)  # errors .5, 0, -1, 1
+    stored = sql(
+        "SELECT metric, value FROM runstream.evaluation_metrics "
+        f"WHERE run_id = '{run.id}' AND baseline = '' AND slice_key = '' ORDER BY metric"
+    )
+    assert [row["metric"] for row in stored] == ["mae", "r2", "rmse"]
