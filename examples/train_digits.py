@@ -5,6 +5,7 @@ The data ships inside scikit-learn, so this runs offline in seconds on a laptop 
     python examples/train_digits.py --name baseline
     python examples/train_digits.py --name sgd --optimizer sgd --lr 0.05
     runstream compare baseline sgd --plot curves.png --metric accuracy
+    runstream eval baseline --by parity --by density --plot reliability.png
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 NUM_CLASSES = 10
-NUM_SAMPLES = 8  # eval images whose predictions are logged every epoch
+NUM_SAMPLES = 8  # eval images whose predictions are logged every epoch (all of them at the end)
+CLASS_NAMES = [str(digit) for digit in range(NUM_CLASSES)]
 ASCII_RAMP = " .:-=+*#%@"  # dark to bright; pixel values run 0..16
 
 
@@ -99,15 +101,29 @@ def accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
     return int((predictions == labels).sum()) / len(labels)
 
 
+def slices(images: torch.Tensor, labels: torch.Tensor) -> dict[str, list[str]]:
+    """What `runstream eval --by` breaks metrics down by: the digit's parity, and how much
+    ink it has (its pixel mass in thirds of the eval set: light, medium, heavy strokes)."""
+    ink = images.sum(dim=(1, 2, 3)).numpy()
+    low, high = np.quantile(ink, [1 / 3, 2 / 3])
+    return {
+        "parity": ["even" if label % 2 == 0 else "odd" for label in labels.tolist()],
+        "density": ["light" if v <= low else "heavy" if v > high else "medium" for v in ink],
+    }
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, data: TensorDataset) -> tuple[float, float, torch.Tensor]:
-    """Mean loss and accuracy over the whole eval set, plus every prediction."""
+def evaluate(
+    model: nn.Module, data: TensorDataset
+) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy over the whole eval set, plus every prediction and its
+    class probabilities."""
     model.eval()
     images, labels = data.tensors
     logits = model(images)  # 360 images: one batch is cheaper than a loader
     loss = nn.functional.cross_entropy(logits, labels).item()
     predictions = logits.argmax(dim=1)
-    return loss, accuracy(predictions, labels), predictions
+    return loss, accuracy(predictions, labels), predictions, logits.softmax(dim=1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -137,9 +153,10 @@ def main(argv: list[str] | None = None) -> None:
         )
 
         eval_images, eval_labels = eval_data.tensors
-        sample_inputs = [render(image) for image in eval_images[:NUM_SAMPLES]]
-        sample_labels = eval_labels[:NUM_SAMPLES].tolist()
-        sample_ids = [f"digits-{i}" for i in eval_ids[:NUM_SAMPLES]]
+        sample_inputs = [render(image) for image in eval_images]
+        sample_labels = eval_labels.tolist()
+        sample_ids = [f"digits-{i}" for i in eval_ids]
+        sample_slices = slices(eval_images, eval_labels)
 
         step = 0
         started = time.perf_counter()
@@ -167,15 +184,19 @@ def main(argv: list[str] | None = None) -> None:
                     split="train",
                 )
 
-            eval_loss, eval_accuracy, predictions = evaluate(model, eval_data)
+            eval_loss, eval_accuracy, predictions, probabilities = evaluate(model, eval_data)
             run.log({"loss": eval_loss, "accuracy": eval_accuracy}, step=step, split="eval")
+            shown = len(sample_ids) if epoch == args.epochs else NUM_SAMPLES
             run.log_samples(
-                inputs=sample_inputs,
-                predictions=predictions[:NUM_SAMPLES].tolist(),
-                labels=sample_labels,
+                inputs=sample_inputs[:shown],
+                predictions=predictions[:shown],
+                labels=sample_labels[:shown],
                 step=step,
                 split="eval",
-                ids=sample_ids,
+                ids=sample_ids[:shown],
+                probabilities=probabilities[:shown],
+                class_names=CLASS_NAMES,
+                slices={key: values[:shown] for key, values in sample_slices.items()},
             )
             print(f"epoch {epoch:>3}  eval loss {eval_loss:.4f}  eval accuracy {eval_accuracy:.4f}")
 

@@ -226,3 +226,43 @@ def _engine_message(exc: Exception) -> str:
             text = text.split(marker, 1)[1]
             break
     return text.split("\n", 1)[0]
+
+
+EVALUABLE_COLUMNS = (
+    "sample_id, prediction, label, class_names, task, probabilities, scores, slices, "
+    "prediction_value, target, event_id, toUnixTimestamp64Nano(time) AS time_ns"
+)
+
+
+def evaluable_samples(
+    client: Any, run_id: str, split: str, step: int | None = None
+) -> tuple[int | None, list[Row]]:
+    """The samples of a run's split at ``step`` (default: the newest step that has any)."""
+    if step is None:
+        found = rows(
+            client,
+            "SELECT max(step) AS step, count() AS n FROM runstream.samples "
+            "WHERE run_id = {id:String} AND split = {split:String}",
+            {"id": run_id, "split": split},
+        )
+        if not found or not found[0]["n"]:
+            return None, []
+        step = int(found[0]["step"])
+    return step, rows(
+        client,
+        f"SELECT {EVALUABLE_COLUMNS} FROM runstream.samples "
+        "WHERE run_id = {id:String} AND split = {split:String} AND step = {step:Int64} "
+        "ORDER BY event_id, idx",
+        {"id": run_id, "split": split, "step": step},
+    )
+
+
+def evaluation_metrics(client: Any, run_ids: Sequence[str]) -> list[Row]:
+    """The newest evaluation's overall numbers (no slice, no class) of each run and split."""
+    return rows(
+        client,
+        "SELECT run_id, split, baseline, metric, value FROM runstream.evaluation_metrics "
+        "WHERE run_id IN {ids:Array(String)} AND slice_key = '' AND class_name = '' "
+        "ORDER BY split, metric, baseline",
+        {"ids": list(run_ids)},
+    )

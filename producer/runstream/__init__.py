@@ -101,9 +101,28 @@ def log_samples(
     step: int | None = None,
     split: str = "",
     ids: Iterable[object] | None = None,
+    probabilities: Iterable[object] | None = None,
+    scores: Iterable[object] | None = None,
+    class_names: Iterable[object] | None = None,
+    slices: Mapping[str, Iterable[object]] | None = None,
+    metadata: Mapping[str, Iterable[object]] | None = None,
+    task: str | None = None,
 ) -> None:
     """``log_samples`` on the active run."""
-    _active.get().log_samples(inputs, predictions, labels, step=step, split=split, ids=ids)
+    _active.get().log_samples(
+        inputs,
+        predictions,
+        labels,
+        step=step,
+        split=split,
+        ids=ids,
+        probabilities=probabilities,
+        scores=scores,
+        class_names=class_names,
+        slices=slices,
+        metadata=metadata,
+        task=task,
+    )
 
 
 def log_artifact(

@@ -15,6 +15,15 @@ MAX_TEXT_VALUE_BYTES = 64 * 1024
 MAX_SAMPLE_FIELD_BYTES = 64 * 1024
 MAX_SAMPLES_PER_BATCH = 10_000
 MAX_POINTS_PER_BATCH = 20_000
+MAX_CLASSES = 1_000
+"""Classes of one sample batch: the length of class_names, probabilities and scores."""
+MAX_CLASS_NAME_BYTES = 256
+MAX_SLICE_KEYS = 16
+MAX_SLICE_VALUE_BYTES = 256
+MAX_METADATA_KEYS = 32
+MAX_METADATA_VALUE_BYTES = 4 * 1024
+PROBABILITY_SUM_TOLERANCE = 1e-3
+"""How far a sample's probabilities may sum away from 1 (float32 softmax outputs do)."""
 MAX_ENVELOPE_BYTES = 900 * 1024
 """Below Kafka's default 1 MiB message limit, with room for the record header."""
 MAX_PAYLOAD_BYTES = MAX_ENVELOPE_BYTES - 16 * 1024

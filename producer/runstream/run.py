@@ -28,7 +28,7 @@ from .limits import MAX_KEY_LENGTH, MAX_TEXT_VALUE_BYTES, key_problem, safe_text
 from .recorder import Recorder
 from .redaction import COUNT_KEY, Scrubber
 from .report import RunReport, Status
-from .samples import sample_batches
+from .samples import Evaluable, sample_batches
 from .settings import Settings
 from .summary import Summary
 from .values import (
@@ -157,12 +157,25 @@ class Run:
         step: int | None = None,
         split: str = "",
         ids: Iterable[object] | None = None,
+        probabilities: Iterable[object] | None = None,
+        scores: Iterable[object] | None = None,
+        class_names: Iterable[object] | None = None,
+        slices: Mapping[str, Iterable[object]] | None = None,
+        metadata: Mapping[str, Iterable[object]] | None = None,
+        task: str | None = None,
     ) -> None:
         """Record per-sample inputs, predictions and (optionally) labels for later inspection.
 
         Each argument is a list (or any iterable, read once) with one item per sample. A
         sample with a field that cannot be stored is left out (a strict run raises instead,
         recording nothing of the call), like invalid input of :meth:`log`.
+
+        For ``runstream eval``: ``probabilities`` (or raw ``scores``) hold one number per
+        class of ``class_names`` for each sample (one number per sample for two classes:
+        the second class's probability); with class names, predictions and labels may be
+        class indices or names. ``slices`` ({"lang": [...]}) name groups to break metrics
+        down by, ``metadata`` anything else per sample. ``task="regression"`` takes numeric
+        predictions and labels (targets).
         """
         self._check_active()
         try:
@@ -170,7 +183,10 @@ class Run:
             bad_split = split_problem(split)
             if bad_split is not None:
                 raise bad_split
-            batches, problems = sample_batches(inputs, predictions, labels, ids, at, split)
+            evaluable = Evaluable(probabilities, scores, slices, metadata, class_names, task)
+            batches, problems = sample_batches(
+                inputs, predictions, labels, ids, at, split, evaluable
+            )
         except InvalidInputError as error:
             self._refuse(error)
             return

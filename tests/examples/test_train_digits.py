@@ -82,6 +82,28 @@ def test_two_example_runs_are_tracked_and_comparable(
     assert {"optimizer", "lr"} <= differing
     assert plot.stat().st_size > 10_000
 
+    reliability = tmp_path / "reliability.png"
+    evaluated = json.loads(
+        _run(
+            RUNSTREAM,
+            "eval",
+            "baseline",
+            "--by",
+            "parity",
+            "--by",
+            "density",
+            "--plot",
+            str(reliability),
+            "--format",
+            "json",
+        )
+    )
+    assert evaluated["evaluation"]["samples"] == 360  # the whole eval set at the last epoch
+    numbers = {(row["slice"], row["metric"], row["class"]): row for row in evaluated["metrics"]}
+    assert numbers["", "accuracy", ""]["value"] > numbers["", "accuracy", ""]["majority"]
+    assert {"parity=even", "parity=odd", "density=light"} <= {row[0] for row in numbers}
+    assert numbers["", "ece", ""]["value"] < 0.5 and reliability.stat().st_size > 10_000
+
     counted = json.loads(
         _run(RUNSTREAM, "sql", "SELECT count() AS n FROM runstream.samples", "--format", "json")
     )

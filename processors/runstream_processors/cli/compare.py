@@ -45,6 +45,7 @@ def compare_command(
         labels = _labels(found)
         params = param_matrix(queries.params(client, ids))
         metrics = metric_matrix(queries.final_metrics(client, ids))
+        evaluated = queries.evaluation_metrics(client, ids)
         curves = (
             _curves(client, found, labels, metric or _default_metric(metrics)) if plot_path else []
         )
@@ -63,6 +64,8 @@ def compare_command(
             for row in _metric_rows(name, metrics[name], ids, labels)
         ],
     }
+    if evaluated:
+        document["evaluation (lift = run - baseline)"] = _evaluation_rows(evaluated, ids, labels)
     emit_document(document, output_format)
     if plot_path:
         plot_curves(plot_path, metric or _default_metric(metrics), curves)
@@ -95,6 +98,29 @@ def _metric_rows(
             else f"{row['best_value']:.6g} @ {row['step_of_best']}"
         )
     return [final, top]
+
+
+def _evaluation_rows(
+    numbers: list[dict[str, Any]], ids: list[str], labels: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Per split and metric of the runs' newest evaluations: each run's value and its lift
+    over each of its baselines (random, majority, a chosen run)."""
+    values: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    for row in numbers:
+        by_run = values.setdefault((row["split"], row["metric"]), {})
+        by_run.setdefault(row["run_id"], {})[row["baseline"]] = row["value"]
+    rows = []
+    for (split, metric), by_run in sorted(values.items()):
+        line: dict[str, Any] = {"split": split, "metric": metric}
+        for run_id in ids:
+            found = by_run.get(run_id, {})
+            line[labels[run_id]] = found.get("")
+            for baseline in sorted(b for b in found if b):
+                named = baseline if not baseline.startswith("run:") else baseline[:12]
+                own = found.get("")
+                line[f"{labels[run_id]} Δ {named}"] = None if own is None else own - found[baseline]
+        rows.append(line)
+    return rows
 
 
 def _default_metric(metrics: dict[str, Any]) -> str:

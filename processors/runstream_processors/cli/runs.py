@@ -18,7 +18,13 @@ from .context import settings_from
 from .output import emit_rows, format_option
 from .session import store_for_query
 from .sql import read_only
-from .tabulate import differing, headline_metrics, metric_matrix, param_matrix
+from .tabulate import (
+    differing,
+    evaluation_matrix,
+    headline_metrics,
+    metric_matrix,
+    param_matrix,
+)
 
 Row = dict[str, Any]
 
@@ -82,6 +88,7 @@ def _sort_key(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "-c",
     callback=_column_list,
     help="comma list of columns after name and id: metric names (last value), params.KEY, "
+    "evaluation.SPLIT.METRIC (of `runstream eval`), "
     f"or {', '.join(BUILTIN)} [default: project, status, tags, start, duration_s, "
     "up to 4 params that differ, up to 4 metrics]",
 )
@@ -116,8 +123,9 @@ def runs_command(
             read_only(client)  # the condition is the user's SQL: it may read, never write
         metric_names = {row["metric"] for row in queries.rows(client, _METRIC_NAMES)}
         param_keys = {row["key"] for row in queries.rows(client, _PARAM_KEYS)}
+        shown_only = [c for c in columns or [] if c.startswith(EVALUATION_PREFIX)]
         for column in [*(columns or []), *([sort[0]] if sort else [])]:
-            if not _known(column, metric_names, param_keys):
+            if column not in shown_only and not _known(column, metric_names, param_keys):
                 raise click.BadParameter(
                     f"{column!r} is no built-in column, params.KEY, best.METRIC or metric "
                     f"(metrics: {', '.join(sorted(metric_names)) or 'none'})",
@@ -140,6 +148,7 @@ def runs_command(
         ids = [run["run_id"] for run in found]
         params = param_matrix(queries.params(client, ids)) if ids else {}
         metrics = metric_matrix(queries.final_metrics(client, ids)) if ids else {}
+        evaluated = evaluation_matrix(queries.evaluation_metrics(client, ids)) if ids else {}
 
     def value(run: Row, column: str) -> object:
         if column in BUILTIN:
@@ -148,7 +157,7 @@ def runs_command(
             return params.get(column[len(PARAM_PREFIX) :], {}).get(run["run_id"])
         if column.startswith(BEST_PREFIX):
             return _best(metrics.get(column[len(BEST_PREFIX) :], {}).get(run["run_id"]))
-        return _last(metrics.get(column, {}).get(run["run_id"]))
+        return _last((metrics.get(column) or evaluated.get(column, {})).get(run["run_id"]))
 
     if columns is None:
         varying = differing(params, ids)[:4] if len(ids) > 1 else []
@@ -177,6 +186,8 @@ def runs_command(
 _METRIC_NAMES = "SELECT DISTINCT metric FROM runstream.run_metrics"
 _PARAM_KEYS = "SELECT DISTINCT key FROM runstream.run_params"
 BEST_PREFIX = "best."
+EVALUATION_PREFIX = "evaluation."
+"""Columns of ``runstream eval`` results: shown with --columns, not sortable (not in run_table)."""
 
 
 def _known(column: str, metrics: set[str], params: set[str]) -> bool:

@@ -32,6 +32,17 @@ def metric_matrix(metrics: Sequence[Row]) -> dict[str, dict[str, Row]]:
     return dict(matrix)
 
 
+def evaluation_matrix(numbers: Sequence[Row]) -> dict[str, dict[str, Row]]:
+    """``{evaluation.SPLIT.METRIC: {run_id: {"last_value": value}}}`` of the runs' newest
+    evaluations (their own numbers, not their baselines'), shaped like metric_matrix."""
+    matrix: dict[str, dict[str, Row]] = defaultdict(dict)
+    for row in numbers:
+        if not row["baseline"]:
+            name = f"evaluation.{row['split']}.{row['metric']}"
+            matrix[name][row["run_id"]] = {"last_value": row["value"]}
+    return dict(matrix)
+
+
 def headline_metrics(names: Sequence[str], limit: int = 4) -> list[str]:
     """The metrics worth a column: eval/validation first, then the rest, learning rates last."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from . import (
     artifact,
     dataset,
+    evaluation,
     heartbeat,
     metrics,
     run_finished,
@@ -36,6 +37,7 @@ REGISTRY = Registry(
         summary.KIND,
         run_finished.KIND,
         heartbeat.KIND,
+        evaluation.KIND,
     ]
 )
 

@@ -1,15 +1,36 @@
-"""``samples``: sample predictions (input, prediction, label) logged at a step."""
+"""``samples``: sample predictions (input, prediction, label) logged at a step, and what
+makes them evaluable (class names, probabilities or scores, slices, regression numbers)."""
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal, InvalidOperation
 
-from runstream.limits import MAX_SAMPLES_PER_BATCH
+import pyarrow as pa
+from runstream.limits import (
+    MAX_CLASSES,
+    MAX_METADATA_KEYS,
+    MAX_SAMPLES_PER_BATCH,
+    MAX_SLICE_KEYS,
+)
 from runstream.wire import events_pb2 as pb
 
 from ..errors import InvalidEventError
-from ..tables import BOOL, INT64, STRING, TIMESTAMP, UINT32, Table, TableRows
+from ..tables import (
+    BOOL,
+    FLOAT64,
+    INT64,
+    STRING,
+    STRING_MAP,
+    STRINGS,
+    TIMESTAMP,
+    UINT32,
+    Table,
+    TableRows,
+)
 from .base import Kind
+
+FLOATS = pa.list_(pa.float64())
 
 SAMPLES = Table(
     "samples",
@@ -26,6 +47,14 @@ SAMPLES = Table(
         "time": TIMESTAMP,
         "event_id": STRING,
         "idx": UINT32,
+        "class_names": STRINGS,
+        "task": STRING,
+        "probabilities": FLOATS,
+        "scores": FLOATS,
+        "slices": STRING_MAP,
+        "metadata": STRING_MAP,
+        "prediction_value": FLOAT64,
+        "target": FLOAT64,
     },
 )
 
@@ -53,16 +82,40 @@ def _number(text: str) -> Decimal | None:
 
 
 def check(envelope: pb.Envelope) -> None:
-    count = len(envelope.samples.samples)
+    batch = envelope.samples
+    count = len(batch.samples)
     if count > MAX_SAMPLES_PER_BATCH:
         raise InvalidEventError(
             "oversized", f"{count} samples in one batch, the limit is {MAX_SAMPLES_PER_BATCH}"
         )
+    if batch.task not in ("", "classification", "regression"):
+        raise InvalidEventError("invalid_value", f"unknown samples task {batch.task!r}")
+    if len(batch.class_names) > MAX_CLASSES:
+        raise InvalidEventError(
+            "oversized", f"{len(batch.class_names)} class names, the limit is {MAX_CLASSES}"
+        )
+    for sample in batch.samples:
+        _check_sample(sample, len(batch.class_names))
+
+
+def _check_sample(sample: pb.Sample, classes: int) -> None:
+    for name in ("probabilities", "scores"):
+        values = getattr(sample, name)
+        if values and len(values) != classes:
+            raise InvalidEventError(
+                "invalid_value",
+                f"sample {sample.id!r}: {len(values)} {name} for {classes} class names",
+            )
+        if not all(math.isfinite(value) for value in values):
+            raise InvalidEventError("invalid_value", f"sample {sample.id!r}: {name} not finite")
+    if len(sample.slices) > MAX_SLICE_KEYS or len(sample.metadata) > MAX_METADATA_KEYS:
+        raise InvalidEventError("oversized", f"sample {sample.id!r}: too many slices or metadata")
 
 
 def rows(envelope: pb.Envelope, out: TableRows) -> None:
     batch = envelope.samples
     samples = list(batch.samples)
+    regression = batch.task == "regression"
     out.extend(
         SAMPLES,
         envelope.event_id,
@@ -75,8 +128,19 @@ def rows(envelope: pb.Envelope, out: TableRows) -> None:
         input=[s.input for s in samples],
         prediction=[s.prediction for s in samples],
         label=[s.label if s.has_label else None for s in samples],
-        correct=[same_answer(s.prediction, s.label) if s.has_label else None for s in samples],
+        correct=[
+            same_answer(s.prediction, s.label) if s.has_label and not regression else None
+            for s in samples
+        ],
         time=envelope.time_unix_nano,
+        class_names=[list(batch.class_names)] * len(samples),
+        task=batch.task,
+        probabilities=[list(s.probabilities) for s in samples],
+        scores=[list(s.scores) for s in samples],
+        slices=[dict(s.slices) for s in samples],
+        metadata=[dict(s.metadata) for s in samples],
+        prediction_value=[s.prediction_value if regression else None for s in samples],
+        target=[s.target if regression and s.has_label else None for s in samples],
     )
 
 

@@ -50,7 +50,7 @@ Global___RunStatus: _TypeAlias = RunStatus  # noqa: Y015
 
 @_typing.final
 class Envelope(_message.Message):
-    """Next Envelope field number: 23"""
+    """Next Envelope field number: 24"""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -70,6 +70,7 @@ class Envelope(_message.Message):
     HEARTBEAT_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
     RUN_STARTED_CONTINUED_FIELD_NUMBER: _builtins.int
+    EVALUATION_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """32 hex chars (uuid4); the dedupe key end to end"""
     project: _builtins.str
@@ -100,6 +101,8 @@ class Envelope(_message.Message):
     def summary(self) -> Global___SummaryUpdate: ...
     @_builtins.property
     def run_started_continued(self) -> Global___RunStartedContinued: ...
+    @_builtins.property
+    def evaluation(self) -> Global___EvaluationResult: ...
     def __init__(
         self,
         *,
@@ -119,12 +122,13 @@ class Envelope(_message.Message):
         heartbeat: Global___Heartbeat | None = ...,
         summary: Global___SummaryUpdate | None = ...,
         run_started_continued: Global___RunStartedContinued | None = ...,
+        evaluation: Global___EvaluationResult | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "dataset", b"dataset", "heartbeat", b"heartbeat", "metrics", b"metrics", "payload", b"payload", "run_finished", b"run_finished", "run_started", b"run_started", "run_started_continued", b"run_started_continued", "samples", b"samples", "summary", b"summary", "system", b"system"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "dataset", b"dataset", "evaluation", b"evaluation", "heartbeat", b"heartbeat", "metrics", b"metrics", "payload", b"payload", "run_finished", b"run_finished", "run_started", b"run_started", "run_started_continued", b"run_started_continued", "samples", b"samples", "summary", b"summary", "system", b"system"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "dataset", b"dataset", "event_id", b"event_id", "heartbeat", b"heartbeat", "metrics", b"metrics", "payload", b"payload", "project", b"project", "run_finished", b"run_finished", "run_id", b"run_id", "run_started", b"run_started", "run_started_continued", b"run_started_continued", "samples", b"samples", "sdk_version", b"sdk_version", "seq", b"seq", "summary", b"summary", "system", b"system", "time_unix_nano", b"time_unix_nano"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "dataset", b"dataset", "evaluation", b"evaluation", "event_id", b"event_id", "heartbeat", b"heartbeat", "metrics", b"metrics", "payload", b"payload", "project", b"project", "run_finished", b"run_finished", "run_id", b"run_id", "run_started", b"run_started", "run_started_continued", b"run_started_continued", "samples", b"samples", "sdk_version", b"sdk_version", "seq", b"seq", "summary", b"summary", "system", b"system", "time_unix_nano", b"time_unix_nano"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["run_started", "metrics", "system", "samples", "artifact", "dataset", "run_finished", "heartbeat", "summary", "run_started_continued"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["run_started", "metrics", "system", "samples", "artifact", "dataset", "run_finished", "heartbeat", "summary", "run_started_continued", "evaluation"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -562,17 +566,84 @@ Global___SystemStats: _TypeAlias = SystemStats  # noqa: Y015
 class Sample(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class SlicesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     INPUT_FIELD_NUMBER: _builtins.int
     PREDICTION_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
     HAS_LABEL_FIELD_NUMBER: _builtins.int
+    PROBABILITIES_FIELD_NUMBER: _builtins.int
+    SCORES_FIELD_NUMBER: _builtins.int
+    SLICES_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    PREDICTION_VALUE_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     input: _builtins.str
     """text, or a JSON rendering of structured input"""
     prediction: _builtins.str
     label: _builtins.str
     has_label: _builtins.bool
+    prediction_value: _builtins.float
+    """Regression (SampleBatch.task == "regression"): the numbers behind prediction and label."""
+    target: _builtins.float
+    @_builtins.property
+    def probabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """What makes a sample evaluable (classification: one value per class of the batch's
+        class_names, in that order; empty when not logged).
+        """
+
+    @_builtins.property
+    def scores(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """raw per-class scores (logits); softmax gives probabilities"""
+
+    @_builtins.property
+    def slices(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """slice name -> this sample's value, e.g. lang -> de"""
+
+    @_builtins.property
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """free-form per-sample notes, not evaluated"""
+
     def __init__(
         self,
         *,
@@ -581,10 +652,16 @@ class Sample(_message.Message):
         prediction: _builtins.str = ...,
         label: _builtins.str = ...,
         has_label: _builtins.bool = ...,
+        probabilities: _abc.Iterable[_builtins.float] | None = ...,
+        scores: _abc.Iterable[_builtins.float] | None = ...,
+        slices: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        prediction_value: _builtins.float = ...,
+        target: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_label", b"has_label", "id", b"id", "input", b"input", "label", b"label", "prediction", b"prediction"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_label", b"has_label", "id", b"id", "input", b"input", "label", b"label", "metadata", b"metadata", "prediction", b"prediction", "prediction_value", b"prediction_value", "probabilities", b"probabilities", "scores", b"scores", "slices", b"slices", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -597,20 +674,30 @@ class SampleBatch(_message.Message):
     STEP_FIELD_NUMBER: _builtins.int
     SPLIT_FIELD_NUMBER: _builtins.int
     SAMPLES_FIELD_NUMBER: _builtins.int
+    CLASS_NAMES_FIELD_NUMBER: _builtins.int
+    TASK_FIELD_NUMBER: _builtins.int
     step: _builtins.int
     split: _builtins.str
+    task: _builtins.str
+    """"classification" (also when empty) or "regression" """
     @_builtins.property
     def samples(self) -> _containers.RepeatedCompositeFieldContainer[Global___Sample]: ...
+    @_builtins.property
+    def class_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the classes probabilities/scores refer to, in order"""
+
     def __init__(
         self,
         *,
         step: _builtins.int = ...,
         split: _builtins.str = ...,
         samples: _abc.Iterable[Global___Sample] | None = ...,
+        class_names: _abc.Iterable[_builtins.str] | None = ...,
+        task: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["samples", b"samples", "split", b"split", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["class_names", b"class_names", "samples", b"samples", "split", b"split", "step", b"step", "task", b"task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -748,6 +835,198 @@ class SummaryUpdate(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SummaryUpdate: _TypeAlias = SummaryUpdate  # noqa: Y015
+
+@_typing.final
+class EvaluationResult(_message.Message):
+    """`runstream eval`: metrics computed from a run's stored samples of one split and step, and
+    the same metrics of the baselines it was asked to compare against. The event id is
+    derived from what was evaluated and how, so recording the same evaluation twice is a replay.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class OptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    SPLIT_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    TASK_FIELD_NUMBER: _builtins.int
+    SAMPLE_COUNT_FIELD_NUMBER: _builtins.int
+    CLASS_NAMES_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    METRICS_FIELD_NUMBER: _builtins.int
+    CALIBRATION_FIELD_NUMBER: _builtins.int
+    CONFUSION_FIELD_NUMBER: _builtins.int
+    split: _builtins.str
+    step: _builtins.int
+    """the samples' step that was evaluated"""
+    task: _builtins.str
+    """"classification" or "regression" """
+    sample_count: _builtins.int
+    """samples with a label that were evaluated"""
+    @_builtins.property
+    def class_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """bins, by, baselines, confidence level"""
+
+    @_builtins.property
+    def metrics(self) -> _containers.RepeatedCompositeFieldContainer[Global___EvaluationMetric]: ...
+    @_builtins.property
+    def calibration(self) -> _containers.RepeatedCompositeFieldContainer[Global___CalibrationBin]: ...
+    @_builtins.property
+    def confusion(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConfusionCell]: ...
+    def __init__(
+        self,
+        *,
+        split: _builtins.str = ...,
+        step: _builtins.int = ...,
+        task: _builtins.str = ...,
+        sample_count: _builtins.int = ...,
+        class_names: _abc.Iterable[_builtins.str] | None = ...,
+        options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        metrics: _abc.Iterable[Global___EvaluationMetric] | None = ...,
+        calibration: _abc.Iterable[Global___CalibrationBin] | None = ...,
+        confusion: _abc.Iterable[Global___ConfusionCell] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calibration", b"calibration", "class_names", b"class_names", "confusion", b"confusion", "metrics", b"metrics", "options", b"options", "sample_count", b"sample_count", "split", b"split", "step", b"step", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluationResult: _TypeAlias = EvaluationResult  # noqa: Y015
+
+@_typing.final
+class EvaluationMetric(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METRIC_FIELD_NUMBER: _builtins.int
+    CLASS_NAME_FIELD_NUMBER: _builtins.int
+    SLICE_KEY_FIELD_NUMBER: _builtins.int
+    SLICE_VALUE_FIELD_NUMBER: _builtins.int
+    BASELINE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    HAS_CI_FIELD_NUMBER: _builtins.int
+    CI_LOW_FIELD_NUMBER: _builtins.int
+    CI_HIGH_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    metric: _builtins.str
+    """accuracy, precision, recall, f1, f1_macro, ece, mae, ..."""
+    class_name: _builtins.str
+    """per-class metrics; empty for the whole"""
+    slice_key: _builtins.str
+    """empty for all samples"""
+    slice_value: _builtins.str
+    baseline: _builtins.str
+    """empty: the run itself; random, majority, or run:<id>"""
+    value: _builtins.float
+    has_ci: _builtins.bool
+    ci_low: _builtins.float
+    ci_high: _builtins.float
+    count: _builtins.int
+    """samples behind the value"""
+    def __init__(
+        self,
+        *,
+        metric: _builtins.str = ...,
+        class_name: _builtins.str = ...,
+        slice_key: _builtins.str = ...,
+        slice_value: _builtins.str = ...,
+        baseline: _builtins.str = ...,
+        value: _builtins.float = ...,
+        has_ci: _builtins.bool = ...,
+        ci_low: _builtins.float = ...,
+        ci_high: _builtins.float = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["baseline", b"baseline", "ci_high", b"ci_high", "ci_low", b"ci_low", "class_name", b"class_name", "count", b"count", "has_ci", b"has_ci", "metric", b"metric", "slice_key", b"slice_key", "slice_value", b"slice_value", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluationMetric: _TypeAlias = EvaluationMetric  # noqa: Y015
+
+@_typing.final
+class CalibrationBin(_message.Message):
+    """One equal-width confidence bin of the run's reliability diagram (all samples, no baseline)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BIN_FIELD_NUMBER: _builtins.int
+    LOW_FIELD_NUMBER: _builtins.int
+    HIGH_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    ACCURACY_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    bin: _builtins.int
+    low: _builtins.float
+    high: _builtins.float
+    confidence: _builtins.float
+    """mean confidence of the bin's samples"""
+    accuracy: _builtins.float
+    """fraction of them that were correct"""
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        bin: _builtins.int = ...,
+        low: _builtins.float = ...,
+        high: _builtins.float = ...,
+        confidence: _builtins.float = ...,
+        accuracy: _builtins.float = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy", b"accuracy", "bin", b"bin", "confidence", b"confidence", "count", b"count", "high", b"high", "low", b"low"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CalibrationBin: _TypeAlias = CalibrationBin  # noqa: Y015
+
+@_typing.final
+class ConfusionCell(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LABEL_FIELD_NUMBER: _builtins.int
+    PREDICTION_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    label: _builtins.str
+    prediction: _builtins.str
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        label: _builtins.str = ...,
+        prediction: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "label", b"label", "prediction", b"prediction"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfusionCell: _TypeAlias = ConfusionCell  # noqa: Y015
 
 @_typing.final
 class RunFinished(_message.Message):

@@ -1,0 +1,1 @@
+"""Analyses computed from what the store holds (evaluation, importance, ...)."""
