@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("show", "show_command"),
     "compare": ("compare", "compare_command"),
     "leaderboard": ("leaderboard", "leaderboard_command"),
+    "report": ("report", "report_command"),
     "sql": ("sql", "sql_command"),
     "worker": ("worker", "worker_command"),
     "sync": ("sync", "sync_command"),
