@@ -9,6 +9,7 @@ read first and written only when it differs, so a second push changes nothing an
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,12 @@ from .errors import GrafanaError
 
 DATASOURCE_UID = "runstream-clickhouse"
 DATASOURCE_TYPE = "grafana-clickhouse-datasource"
-REPO_DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
-"""``dashboards/`` of the checkout this package runs from (an editable install)."""
+DEFAULT_DASHBOARDS = (
+    Path(__file__).resolve().parents[2] / "dashboards",
+    Path(sys.prefix) / "share" / "runstream" / "dashboards",
+)
+"""Where the dashboards are: a checkout's ``dashboards/`` (an editable install), else where a
+wheel puts them (pyproject's ``data-files``)."""
 
 
 @dataclass(frozen=True)
@@ -65,14 +70,15 @@ class Datasource:
 
 
 def dashboards_dir(given: Path | None) -> Path:
-    """The folder of dashboard JSON: the one given, else the checkout's ``dashboards/``."""
-    folder = given or REPO_DASHBOARDS
-    if not folder.is_dir() or not any(folder.glob("*.json")):
-        raise GrafanaError(
-            f"no dashboard JSON in {folder}: pass --dashboards DIR "
-            "(the dashboards/ folder of a runstream checkout)"
-        )
-    return folder
+    """The folder of dashboard JSON: the one given, else the first default that has some."""
+    for folder in [given] if given else DEFAULT_DASHBOARDS:
+        if folder.is_dir() and any(folder.glob("*.json")):
+            return folder
+    looked = given or " or ".join(str(folder) for folder in DEFAULT_DASHBOARDS)
+    raise GrafanaError(
+        f"no dashboard JSON in {looked}: pass --dashboards DIR "
+        "(the dashboards/ folder of a runstream checkout)"
+    )
 
 
 def connect(url: str, token: str | None, user: str | None, password: str | None) -> Any:

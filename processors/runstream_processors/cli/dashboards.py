@@ -29,7 +29,7 @@ def dashboards() -> None:
     "--dashboards",
     "dashboards_dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="folder of dashboard JSON [default: dashboards/ of this checkout]",
+    help="folder of dashboard JSON [default: this checkout's dashboards/, else the installed one]",
 )
 @click.option(
     "--datasource-url",
