@@ -253,14 +253,20 @@ def curves(client: Any, run_ids: Sequence[str], metrics: Sequence[str]) -> list[
 
 
 def param_importance(
-    client: Any, run_ids: Sequence[str], metric: str, project: str | None = None
+    client: Any,
+    run_ids: Sequence[str],
+    metric: str,
+    project: str | None = None,
+    group: str | None = None,
+    tag: str | None = None,
 ) -> tuple[str, list[Row]]:
     """How much each param moves ``metric`` over these runs: (method, rows best first).
 
     Rows have ``param``, ``score`` (signed where the method has a sign), ``pearson`` and
     ``runs_used``. Read from ``param_importance_latest`` where that view exists and holds the
-    metric, else Pearson correlation of each numeric param with the metric's best value,
-    computed here in SQL. The one place the report's importance comes from.
+    metric for this project, group and tag ('' where not given), else Pearson correlation of
+    each numeric param with the metric's best value over ``run_ids``, computed here in SQL.
+    The one place the report's importance comes from.
     """
     has_view = rows(
         client,
@@ -273,10 +279,11 @@ def param_importance(
             "SELECT param, rf_importance AS score, pearson, runs_used "
             "FROM runstream.param_importance_latest WHERE metric = {metric:String} "
             "AND (project = {project:String} OR {project:String} = '') "
+            "AND run_group = {group:String} AND tag = {tag:String} "
             "ORDER BY computed_at DESC LIMIT 1 BY param",
-            {"metric": metric, "project": project or ""},
+            {"metric": metric, "project": project or "", "group": group or "", "tag": tag or ""},
         )
-        if found:
+        if any(row["score"] is not None for row in found):
             found.sort(key=lambda row: -(row["score"] or 0.0))
             return "random-forest importance", found
     correlated = rows(

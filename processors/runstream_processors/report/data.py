@@ -136,7 +136,9 @@ def gather(client: Any, selection: Selection) -> ReportData:
         curves[row["metric"]].setdefault(row["run_id"], []).append(
             Point(row["step"], row["value"], row["low"], row["high"])
         )
-    method, scored = queries.param_importance(client, ids, metric, selection.project)
+    method, scored = queries.param_importance(
+        client, ids, metric, selection.project, selection.group, selection.tag
+    )
     matrix = param_matrix(queries.params(client, ids))
     varying = {key: matrix[key] for key in differing(matrix, ids)} if len(ids) > 1 else {}
     return ReportData(
