@@ -15,6 +15,7 @@ if [ ! -x .venv/bin/python ]; then
   "$uv" venv --quiet --python python3.11 .venv
 fi
 VIRTUAL_ENV="$repo/.venv" "$uv" pip install --quiet -e ".[dev]" -c deploy/local/constraints.txt
+bash deploy/local/chromium.sh
 # Bytecode for what the CLI imports, written once: uv does not compile it, and where
 # PYTHONDONTWRITEBYTECODE is set Python never caches it, so every CLI call would recompile
 # ~500 modules (~0.7 s). Importing them once with caching on takes a few seconds.

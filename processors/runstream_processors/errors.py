@@ -18,6 +18,7 @@ ProcessorError derives from the SDK's root, :class:`runstream.errors.RunstreamEr
     ├── NoStoreError           the CLI found no store (and no spool) where it looked
     ├── MigrationError         the schema could not be brought up to date
     ├── QueryError             a query failed (bad SQL, unknown run, ...), message from the engine
+    ├── GrafanaError           `runstream dashboards push` could not install into a Grafana
     ├── TopicsError            [topics.py] Kafka topics could not be created or inspected
     └── WorkerError            [worker/app.py] the worker cannot start (no broker, no faust)
 
@@ -91,3 +92,7 @@ class MigrationError(ProcessorError):
 
 class QueryError(ProcessorError):
     """A query could not be answered."""
+
+
+class GrafanaError(ProcessorError):
+    """A Grafana refused or did not answer what ``runstream dashboards push`` sent."""

@@ -29,6 +29,8 @@ class RunFilter:
     order_by: tuple[str, ...] = ()
     """SQL from :func:`run_columns.sort_sql`; newest first when empty."""
     descending: bool = True
+    run_ids: tuple[str, ...] = ()
+    """Only these runs (exact ids) when not empty."""
 
 
 def rows(client: Any, sql: str, parameters: dict[str, Any] | None = None) -> list[Row]:
@@ -57,6 +59,9 @@ def list_runs(client: Any, where: RunFilter) -> list[Row]:
     if where.tag:
         conditions.append("has(tags, {tag:String})")
         parameters["tag"] = where.tag
+    if where.run_ids:
+        conditions.append("run_id IN {run_ids:Array(String)}")
+        parameters["run_ids"] = list(where.run_ids)
     if where.where:
         conditions.append(f"({run_columns.where_sql(where.where)})")
     direction = "DESC" if where.descending else "ASC"
@@ -90,6 +95,9 @@ def leaderboard(client: Any, metric: str, where: RunFilter, best: bool = True) -
     if where.tag:
         conditions.append("has(tags, {tag:String})")
         parameters["tag"] = where.tag
+    if where.run_ids:
+        conditions.append("run_id IN {run_ids:Array(String)}")
+        parameters["run_ids"] = list(where.run_ids)
     value = "best_value" if best else "last_value"
     return rows(
         client,
@@ -217,6 +225,78 @@ def curve(client: Any, run_id: str, key: str, split: str) -> list[Row]:
         "AND value_min IS NOT NULL ORDER BY step",
         {"id": run_id, "key": key, "split": split},
     )
+
+
+def curves(client: Any, run_ids: Sequence[str], metrics: Sequence[str]) -> list[Row]:
+    """Several runs' curves of several metrics at once, from ``metric_curve``.
+
+    Filters on key and split (they reach the tables' primary keys), then on the metric name.
+    """
+    # "train.loss" is split "train", key "loss", unless its key is "train.loss" (no split)
+    pairs = [("", metric) for metric in metrics] + [
+        (split, key) for split, _, key in (m.partition(".") for m in metrics) if key
+    ]
+    return rows(
+        client,
+        "SELECT run_id, metric, step, value, value_min AS low, value_max AS high "
+        "FROM runstream.metric_curve WHERE run_id IN {ids:Array(String)} "
+        "AND key IN {keys:Array(String)} AND split IN {splits:Array(String)} "
+        "AND metric IN {metrics:Array(String)} AND value_min IS NOT NULL "
+        "ORDER BY run_id, metric, step",
+        {
+            "ids": list(run_ids),
+            "keys": sorted({key for _, key in pairs}),
+            "splits": sorted({split for split, _ in pairs}),
+            "metrics": list(metrics),
+        },
+    )
+
+
+def param_importance(
+    client: Any,
+    run_ids: Sequence[str],
+    metric: str,
+    project: str | None = None,
+    group: str | None = None,
+    tag: str | None = None,
+) -> tuple[str, list[Row]]:
+    """How much each param moves ``metric`` over these runs: (method, rows best first).
+
+    Rows have ``param``, ``score`` (signed where the method has a sign), ``pearson`` and
+    ``runs_used``. Read from ``param_importance_latest`` where that view exists and holds the
+    metric for this project, group and tag ('' where not given), else Pearson correlation of
+    each numeric param with the metric's best value over ``run_ids``, computed here in SQL.
+    The one place the report's importance comes from.
+    """
+    has_view = rows(
+        client,
+        "SELECT count() AS n FROM system.tables "
+        "WHERE database = 'runstream' AND name = 'param_importance_latest'",
+    )[0]["n"]
+    if has_view:
+        found = rows(
+            client,
+            "SELECT param, rf_importance AS score, pearson, runs_used "
+            "FROM runstream.param_importance_latest WHERE metric = {metric:String} "
+            "AND (project = {project:String} OR {project:String} = '') "
+            "AND run_group = {group:String} AND tag = {tag:String} "
+            "ORDER BY computed_at DESC LIMIT 1 BY param",
+            {"metric": metric, "project": project or "", "group": group or "", "tag": tag or ""},
+        )
+        if any(row["score"] is not None for row in found):
+            found.sort(key=lambda row: -(row["score"] or 0.0))
+            return "random-forest importance", found
+    correlated = rows(
+        client,
+        "SELECT param, corr(x, y) AS pearson, pearson AS score, count() AS runs_used FROM ("
+        "SELECT metrics_best[{metric:String}] AS y, arrayJoin(mapKeys(params_number)) AS param, "
+        "params_number[param] AS x FROM runstream.run_table "
+        "WHERE run_id IN {ids:Array(String)} AND mapContains(metrics_best, {metric:String})"
+        ") GROUP BY param HAVING runs_used >= 3 AND isFinite(pearson) "
+        "ORDER BY abs(pearson) DESC, param",
+        {"ids": list(run_ids), "metric": metric},
+    )
+    return "Pearson correlation", correlated
 
 
 def _engine_message(exc: Exception) -> str:

@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("compare", "compare_command"),
     "leaderboard": ("leaderboard", "leaderboard_command"),
     "eval": ("eval", "eval_command"),
+    "report": ("report", "report_command"),
+    "dashboards": ("dashboards", "dashboards"),
     "sql": ("sql", "sql_command"),
     "worker": ("worker", "worker_command"),
     "sync": ("sync", "sync_command"),
