@@ -1,0 +1,1 @@
+"""Analyses computed from the store: parameter importance, offline evaluation."""
