@@ -67,6 +67,8 @@ class ImportanceOptions:
     """Cost and confidence knobs; the defaults keep 1,000 runs × 8 params under a second."""
 
     n_estimators: int = 100
+    max_features: float = 1.0
+    min_samples_leaf: int = 2
     repeats: int = 5
     """Shuffles per param for the permutation importance (averaged per run)."""
     bootstrap: int = 1000
@@ -232,7 +234,8 @@ def _forest_importance(
     x = np.column_stack(columns).astype(np.float32)
     forest = RandomForestRegressor(
         n_estimators=options.n_estimators,
-        min_samples_leaf=2,
+        max_features=options.max_features,
+        min_samples_leaf=options.min_samples_leaf,
         random_state=options.seed,
         n_jobs=1,
     ).fit(x, y)
