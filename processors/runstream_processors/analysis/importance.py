@@ -22,7 +22,8 @@ Per param:
   param that does nothing has an interval around 0.
 
 Encoding: numeric params (numbers, integers, bools) are used as they are, in log10 when
-positive and spanning two orders of magnitude or more (a learning rate); text params are
+positive, spanning two orders of magnitude or more and spread in log space (a learning
+rate drawn log-uniform or from a grid like 1e-4, 1e-3, 1e-2; see ``_log_spaced``); text params are
 categorical, one-hot for the forest (the 20 most frequent values, the rest as one
 ``<other>`` value). Runs missing a param: a numeric one gets the median of the others
 plus a missing indicator column, a categorical one the value ``<missing>``; the
@@ -47,6 +48,7 @@ Value = float | int | bool | str | None
 MIN_RUNS = 3
 LOG_SPAN = 100.0
 """max/min at or above which a positive param is read in log10 (two orders of magnitude)."""
+LOG_MEDIAN_AT = 0.75
 MAX_CATEGORIES = 20
 MISSING = "<missing>"
 OTHER = "<other>"
@@ -144,8 +146,7 @@ def _encode(name: str, values: list[Value], y: Floats) -> _Encoded:
 
 def _numeric(name: str, values: list[Value], present: list[int], y: Floats) -> _Encoded:
     x = np.array([float(values[index]) for index in present], dtype=np.float64)  # type: ignore[arg-type]
-    low, high = float(x.min()), float(x.max())
-    log_scale = low > 0 and high / low >= LOG_SPAN
+    log_scale = _log_spaced(x)
     if log_scale:
         x = np.log10(x)
     column = np.full(len(values), float(np.median(x)))
@@ -177,6 +178,18 @@ def _categorical(name: str, values: list[Value], y: Floats, runs_used: int) -> _
     columns = [(array == category).astype(np.float64) for category in categories]
     result = ParamImportance(name, "categorical", runs_used, eta=_eta(array, categories, y))
     return _Encoded(result, columns[1:] if len(columns) == 2 else columns)
+
+
+def _log_spaced(x: Floats) -> bool:
+    """Positive, spanning ``LOG_SPAN`` or more, and spread in log space: the log10 median
+    in the lower ``LOG_MEDIAN_AT`` of the log10 range. Uniform values that come near 0
+    (a dropout from 0.001 to 0.5, a seed) have theirs near the top and stay linear."""
+    low, high = float(x.min()), float(x.max())
+    if low <= 0 or high / low < LOG_SPAN:
+        return False
+    logs = np.log10(x)
+    position = (float(np.median(logs)) - logs.min()) / (logs.max() - logs.min())
+    return bool(position <= LOG_MEDIAN_AT)
 
 
 def _correlation(x: Floats, y: Floats) -> float | None:

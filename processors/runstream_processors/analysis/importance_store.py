@@ -170,13 +170,24 @@ def compute_and_store(
 ) -> list[ParamImportance]:
     """Compute ``metric``'s importance over ``sweep`` and write it; raises QueryError when
     fewer than 3 runs have the metric."""
+    results, runs_total = compute(sweep, metric, which, goal, options)
+    write_results(client, sweep.where, metric, which, goal, results, runs_total)
+    return results
+
+
+def compute(
+    sweep: Sweep,
+    metric: str,
+    which: str = "final",
+    goal: str = "auto",
+    options: ImportanceOptions | None = None,
+) -> tuple[list[ParamImportance], int]:
+    """``metric``'s importance over ``sweep`` and how many runs had the metric."""
     from .importance import compute_importance
 
     inputs = inputs_for(sweep, metric, which, goal)
-    results = compute_importance(inputs, options)
     runs_total = sum(value == value for value in inputs.metric)  # not NaN
-    write_results(client, sweep.where, metric, which, goal, results, runs_total)
-    return results
+    return compute_importance(inputs, options), runs_total
 
 
 def write_results(
@@ -189,7 +200,8 @@ def write_results(
     runs_total: int,
     computed_at: datetime.datetime | None = None,
 ) -> None:
-    """Insert one computation's rows, all with the same ``computed_at`` (the newest wins)."""
+    """Insert one computation's rows, all with the same ``computed_at`` (the newest wins);
+    raises QueryError when the store refuses them (a read-only account)."""
     if not results:
         return
     at = computed_at or datetime.datetime.now(datetime.UTC)
@@ -218,7 +230,10 @@ def write_results(
         ]
         for result in results
     ]
-    client.insert("runstream.param_importance", rows, column_names=list(COLUMNS))
+    try:
+        client.insert("runstream.param_importance", rows, column_names=list(COLUMNS))
+    except Exception as exc:
+        raise QueryError(f"parameter importance not stored: {queries.engine_message(exc)}") from exc
 
 
 def latest(client: Any, where: SweepFilter, metric: str, which: str) -> list[queries.Row]:

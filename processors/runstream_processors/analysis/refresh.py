@@ -42,12 +42,19 @@ def refresh_importance(client: Any, projects: Iterable[str]) -> int:
 
 
 def _refresh_project(client: Any, project: str) -> int:
+    from .. import queries
     from .importance import MIN_RUNS
     from .importance_store import WHICH, SweepFilter, compute_and_store, load_sweep
 
-    sweep = load_sweep(client, SweepFilter(project))
-    if len(sweep.run_ids) < MIN_RUNS:
+    finished = queries.rows(
+        client,
+        "SELECT count() AS runs FROM runstream.runs "
+        "WHERE project = {project:String} AND status = 'finished'",
+        {"project": project},
+    )
+    if finished[0]["runs"] < MIN_RUNS:  # the common case after one run: one query
         return 0
+    sweep = load_sweep(client, SweepFilter(project))
     metrics = sorted(name for name, runs in sweep.metrics.items() if len(runs) >= MIN_RUNS)
     if len(metrics) > MAX_METRICS:
         logger.info(

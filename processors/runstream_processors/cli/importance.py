@@ -10,6 +10,7 @@ import importlib.util
 from typing import Any
 
 import click
+from rich.markup import escape
 from runstream.errors import MissingExtraError
 
 from ..analysis.importance_store import (
@@ -17,14 +18,15 @@ from ..analysis.importance_store import (
     WHICH,
     SweepFilter,
     as_row,
-    compute_and_store,
+    compute,
     goal_of,
     load_sweep,
     projects_with,
+    write_results,
 )
 from ..errors import QueryError
 from .context import settings_from
-from .output import emit_rows, format_option
+from .output import emit_rows, errors, format_option
 from .session import store_for_query
 
 
@@ -78,11 +80,15 @@ def importance_command(
         for name in projects:
             sweep = load_sweep(client, SweepFilter(name, group, tag, all_statuses), metric)
             try:
-                results = compute_and_store(client, sweep, metric, which, goal)
+                results, runs_total = compute(sweep, metric, which, goal)
             except QueryError as exc:
                 problems.append(f"{name}: {exc}")
                 continue
             rows.extend({"project": name, **as_row(result)} for result in results)
+            try:
+                write_results(client, sweep.where, metric, which, goal, results, runs_total)
+            except QueryError as exc:  # e.g. a read-only account: the answer still counts
+                errors.print(f"[yellow]runstream: {escape(str(exc))}[/]")
         if not rows:
             raise QueryError("; ".join(problems))
     best = f"best ({goal_of(metric, goal)})" if which == "best" else "final"

@@ -32,6 +32,7 @@ from runstream_processors.analysis.importance_store import goal_of, lower_is_bet
 from runstream_processors.cli.main import cli
 from runstream_processors.errors import QueryError
 from support.runs import store
+from support.store_server import ADMIN_PASSWORD, READONLY_PASSWORD, start_server
 
 RUNS = 30
 EXTRA = 4
@@ -235,11 +236,14 @@ def test_log_scale_needs_two_orders_of_magnitude() -> None:
             "wide": list(np.geomspace(1e-3, 1e-1, 12)),
             "narrow": list(np.geomspace(1.0, 99.0, 12)),
             "signed": list(np.linspace(-100, 100, 12)),
+            "grid": [1e-4, 1e-3, 1e-2, 1e-1] * 3,
+            "dropout": [0.001, *np.linspace(0.05, 0.5, 11)],  # linear, though 500× apart
         },
         metric,
     )
-    assert found["wide"].log_scale and not found["narrow"].log_scale
-    assert not found["signed"].log_scale
+    assert found["wide"].log_scale and found["grid"].log_scale
+    assert not found["narrow"].log_scale and not found["signed"].log_scale
+    assert not found["dropout"].log_scale
 
 
 def test_runs_without_the_metric_are_left_out_and_three_are_needed() -> None:
@@ -292,3 +296,58 @@ def test_many_categories_fold_into_other_and_rank(tmp_path: Path) -> None:
     found = compute({"name": names, "strong": strong}, [value * 10 for value in strong])
     assert found["name"].kind == "categorical"
     assert next(iter(found)) == "strong"
+
+
+def test_through_a_store_server_and_a_read_only_account(
+    runstream_dir: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Served: the spool taken in through the server refreshes the table; a dashboard
+    account gets the answer printed and a warning that it could not be stored."""
+    for index, (config, value) in enumerate(sweep_configs(4, seed=3)):
+        log_run(index, config, value, "served", [])
+    server = start_server(tmp_path / "server", "--ingest-interval", "0")
+    address = f"{server.host}:{server.port}"
+    try:
+        monkeypatch.setenv("RUNSTREAM_CLICKHOUSE_URL", f"http://default:{ADMIN_PASSWORD}@{address}")
+        assert by_param(importance("eval.accuracy"))["lr"]["runs_used"] == 4
+        stored = importance_rows_stored()
+        monkeypatch.setenv(
+            "RUNSTREAM_CLICKHOUSE_URL", f"http://readonly:{READONLY_PASSWORD}@{address}"
+        )
+        result = CliRunner().invoke(cli, ["importance", "eval.accuracy", "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert {row["param"] for row in json.loads(result.stdout)} == {
+            "lr",
+            "batch_size",
+            "unused",
+            "optimizer",
+            "epochs",
+        }
+        assert "not stored" in result.stderr
+        monkeypatch.setenv("RUNSTREAM_CLICKHOUSE_URL", f"http://default:{ADMIN_PASSWORD}@{address}")
+        assert importance_rows_stored() == stored
+    finally:
+        assert server.stop() == 0, server.output()
+    # refresh (4 metrics × final/best) and one printed computation
+    assert stored == {
+        ("eval.accuracy", "final"): 2,
+        ("eval.accuracy", "best"): 1,
+        ("eval.loss", "final"): 1,
+        ("eval.loss", "best"): 1,
+    }
+
+
+def importance_rows_stored() -> dict[tuple[str, str], int]:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sql",
+            "SELECT metric, which, uniqExact(computed_at) AS computations "
+            "FROM runstream.param_importance GROUP BY metric, which",
+            "--format",
+            "json",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    return {(row["metric"], row["which"]): row["computations"] for row in json.loads(result.stdout)}
