@@ -14,6 +14,9 @@ Measured, in one run on this machine:
   Its rows are inserted straight into the tables the SDK's events become (runs_started,
   runs_finished, params, metrics), which 1,000 SDK runs would take minutes to fill.
 * the ranking found, to show the computation is the real one (lr first, seed last).
+* ``calibration`` (``--calibration``): over 100 small sweeps with the tests' truth (lr
+  strong, batch size and optimizer weak, ``unused`` none) of 30 and of 100 runs, how often
+  the ranking is right and how often the unused param's 95% interval includes 0.
 
     .venv/bin/python benchmarks/importance/bench_importance.py --store
 
@@ -194,11 +197,61 @@ def time_store(runs: int, repeats: int) -> dict[str, list[float]]:
     return {"read_s": reads, "total_s": totals}
 
 
+def small_sweep(runs: int, seed: int) -> tuple[dict[str, list[Any]], list[float]]:
+    """The tests' truth (tests/processors/analysis/test_importance.py)."""
+    rng = np.random.default_rng(seed)
+    lr = 10 ** rng.uniform(-4, -1, runs)
+    batch = rng.choice([16, 32, 64, 128], runs)
+    unused = rng.uniform(0, 1, runs)
+    optimizer = np.array((["adam", "sgd"] * runs)[:runs])
+    rng.shuffle(optimizer)
+    accuracy = (
+        0.8
+        + 0.08 * np.log10(lr)
+        + 0.03 * np.log2(batch / 16)
+        - 0.05 * (optimizer == "sgd")
+        + rng.normal(0, 0.004, runs)
+    )
+    params: dict[str, list[Any]] = {
+        "lr": lr.tolist(),
+        "batch_size": batch.astype(float).tolist(),
+        "unused": unused.tolist(),
+        "optimizer": optimizer.tolist(),
+    }
+    return params, accuracy.tolist()
+
+
+def calibration(sizes: tuple[int, ...] = (30, 100), sweeps: int = 100) -> dict[str, Any]:
+    from runstream_processors.analysis.importance import ImportanceInputs, compute_importance
+
+    found: dict[str, Any] = {}
+    for runs in sizes:
+        ranked = covered = 0
+        for seed in range(sweeps):
+            params, metric = small_sweep(runs, seed)
+            inputs = ImportanceInputs([str(index) for index in range(runs)], params, metric)
+            results = {result.param: result for result in compute_importance(inputs)}
+            order = list(results)
+            ranked += (
+                order[0] == "lr"
+                and order.index("batch_size") < order.index("unused")
+                and order.index("optimizer") < order.index("unused")
+            )
+            unused = results["unused"]
+            assert unused.ci_low is not None and unused.ci_high is not None
+            covered += unused.ci_low <= 0 <= unused.ci_high
+        found[str(runs)] = {"sweeps": sweeps, "ranking_right": ranked, "unused_ci_has_0": covered}
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--store", action="store_true", help="also read and write through a store")
+    parser.add_argument(
+        "--calibration", action="store_true", help="also check rankings and intervals"
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {
         "runs": args.runs,
@@ -218,6 +271,8 @@ def main() -> None:
         result["store"] = store
         result["store_read_median_s"] = statistics.median(store["read_s"])
         result["store_total_median_s"] = statistics.median(store["total_s"])
+    if args.calibration:
+        result["calibration"] = calibration()
     result["load_average_end"] = os.getloadavg()
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "importance.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -270,6 +325,17 @@ def report(result: dict[str, Any]) -> str:
             f"{'eta ' if row['eta'] is not None else ''}{correlation:.3f} | "
             f"{'yes' if row['log_scale'] else ''} |"
         )
+    if "calibration" in result:
+        lines += [
+            "",
+            "| runs per sweep | sweeps | ranking lr > batch size, optimizer > unused | "
+            "unused's 95% interval includes 0 |",
+            "|---|---|---|---|",
+        ]
+        for runs, row in result["calibration"].items():
+            lines.append(
+                f"| {runs} | {row['sweeps']} | {row['ranking_right']} | {row['unused_ci_has_0']} |"
+            )
     return "\n".join(lines) + "\n"
 
 

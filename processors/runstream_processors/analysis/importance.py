@@ -15,11 +15,13 @@ Per param:
   permutation importance of the same forest. Each run is predicted only by the trees that
   did not see it, once as it is and once per repeat with the param's columns shuffled
   across runs; the run's loss increase (squared error, over the metric's variance) is its
-  contribution, their mean is the importance (the share of the metric's variance the
-  forest loses without the param) and a bootstrap over runs (resampled with replacement)
-  gives the percentile interval. One fit serves all three, so 1,000 runs take well under a
-  second; the interval covers which runs were drawn, not the forest's own randomness. A
-  param that does nothing has an interval around 0.
+  contribution, their mean is the importance (the loss increase as a share of the
+  metric's variance: about 2 for a param that explains everything, 0 for one that does
+  nothing). The percentile interval comes from a bootstrap over runs and shuffles (both
+  resampled with replacement, ``bootstrap`` times). One fit serves all three, so 1,000
+  runs take well under a second of CPU; the interval does not cover the forest's own
+  randomness, and measured over synthetic sweeps (benchmarks/importance) an unused
+  param's 95% interval includes 0 in about 9 sweeps of 10.
 
 Encoding: numeric params (numbers, integers, bools) are used as they are, in log10 when
 positive, spanning two orders of magnitude or more and spread in log space (a learning
@@ -254,15 +256,22 @@ def _forest_importance(
     ).fit(x, y)
     impurity = forest.feature_importances_
     rf = [float(impurity[group].sum()) for group in groups]
-    contributions = _oob_permutation(forest, x, y, groups, options)
+    contributions = _oob_permutation(forest, x, y, groups, options)  # params × repeats × runs
+    count, repeats, runs = contributions.shape
     rng = np.random.default_rng(options.seed)
-    runs = contributions.shape[1]
+    # Two levels: runs drawn with replacement (as multinomial weights), and the shuffles
+    # too, so the interval also covers which shuffles happened to be drawn.
     weights = rng.multinomial(runs, np.full(runs, 1.0 / runs), size=options.bootstrap)
-    boots = weights @ contributions.T / runs  # bootstrap × params
+    per_shuffle = (weights @ contributions.reshape(count * repeats, runs).T / runs).reshape(
+        options.bootstrap, count, repeats
+    )
+    drawn = rng.integers(0, repeats, size=(options.bootstrap, repeats))
+    picked = np.take_along_axis(per_shuffle, drawn[:, None, :], axis=2)
+    boots = picked.mean(axis=2)  # bootstrap × params
     tail = (1 - options.confidence) / 2 * 100
     lows = np.percentile(boots, tail, axis=0)
     highs = np.percentile(boots, 100 - tail, axis=0)
-    means = contributions.mean(axis=1)
+    means = contributions.mean(axis=(1, 2))
     return [
         (rf[index], float(means[index]), float(lows[index]), float(highs[index]))
         for index in range(len(groups))
@@ -276,7 +285,8 @@ def _oob_permutation(
     groups: list[list[int]],
     options: ImportanceOptions,
 ) -> Floats:
-    """Each run's out-of-bag loss increase per param (params × runs with an OOB tree)."""
+    """Each run's out-of-bag loss increase per param and shuffle (params × repeats × runs
+    with an out-of-bag tree)."""
     runs = len(y)
     rng = np.random.default_rng(options.seed)
     copies = [x]
@@ -299,5 +309,5 @@ def _oob_permutation(
     truth = y[has_oob]
     base = (truth - predictions[0]) ** 2
     shuffled_loss = ((truth - predictions[1:]) ** 2).reshape(len(groups), options.repeats, -1)
-    result: Floats = (shuffled_loss.mean(axis=1) - base) / float(np.var(y))
+    result: Floats = (shuffled_loss - base) / float(np.var(y))
     return result

@@ -351,3 +351,26 @@ def importance_rows_stored() -> dict[tuple[str, str], int]:
     )
     assert result.exit_code == 0, result.output
     return {(row["metric"], row["which"]): row["computations"] for row in json.loads(result.stdout)}
+
+
+def test_the_ingest_core_names_the_projects_whose_runs_finished(runstream_dir: Settings) -> None:
+    """What both callers (the spool ingest, the worker's store writer) refresh for."""
+    from runstream.spool import Checkpoint, SpoolReader
+    from runstream_processors.ingest.core import Incoming, IngestCore
+    from runstream_processors.sinks.clickhouse import ClickHouseSink
+    from runstream_processors.store.connection import open_store
+
+    for index, (config, value) in enumerate(sweep_configs(2, seed=4)):
+        log_run(index, config, value, "core", [])
+    spool = runstream_dir.local_spool_dir
+    records = SpoolReader(spool).read(Checkpoint.load(spool, "test"), max_records=10_000).records
+    with open_store(runstream_dir, "tests") as client:
+        sink = ClickHouseSink(client)
+        try:
+            core = IngestCore(sink, "test")
+            before_finish = core.process([Incoming(r.payload, r) for r in records[:2]])
+            everything = core.process([Incoming(r.payload, r) for r in records])
+        finally:
+            sink.close()
+    assert before_finish.finished_projects == set()
+    assert everything.finished_projects == {"sweep"}
