@@ -63,7 +63,7 @@ def importance_command(
     all_statuses: bool,
     output_format: str,
 ) -> None:
-    """Params ranked by how much METRIC (e.g. eval.accuracy) depends on them.
+    """Params ranked by how much METRIC (eval.accuracy, loss, ...) depends on them.
 
     Pearson and Spearman correlation (eta for text params), random-forest importance and
     permutation importance with a 95% bootstrap interval (an interval around 0: no
