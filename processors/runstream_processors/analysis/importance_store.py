@@ -10,6 +10,7 @@ to ``runstream.param_importance``; dashboards read ``runstream.param_importance_
 from __future__ import annotations
 
 import datetime
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -216,13 +217,18 @@ def write_results(
             resolved,
             result.param,
             result.kind,
-            result.pearson,
-            result.spearman,
-            result.eta,
-            result.rf_importance,
-            result.permutation_importance,
-            result.ci_low,
-            result.ci_high,
+            *(
+                _number(value)
+                for value in (
+                    result.pearson,
+                    result.spearman,
+                    result.eta,
+                    result.rf_importance,
+                    result.permutation_importance,
+                    result.ci_low,
+                    result.ci_high,
+                )
+            ),
             result.log_scale,
             result.runs_used,
             runs_total,
@@ -236,22 +242,9 @@ def write_results(
         raise QueryError(f"parameter importance not stored: {queries.engine_message(exc)}") from exc
 
 
-def latest(client: Any, where: SweepFilter, metric: str, which: str) -> list[queries.Row]:
-    """The newest stored computation, as the dashboards read it, most important first."""
-    return queries.rows(
-        client,
-        "SELECT * FROM runstream.param_importance_latest WHERE project = {project:String} "
-        "AND run_group = {group:String} AND tag = {tag:String} AND metric = {metric:String} "
-        "AND which = {which:String} "
-        "ORDER BY kind = 'constant', permutation_importance DESC NULLS LAST, param",
-        {
-            "project": where.project,
-            "group": where.group,
-            "tag": where.tag,
-            "metric": metric,
-            "which": which,
-        },
-    )
+def _number(value: float | None) -> float | None:
+    """NULL, not NaN, where a statistic is undefined: dashboards and SQL skip NULLs."""
+    return None if value is None or not math.isfinite(value) else value
 
 
 def projects_with(client: Any, metric: str) -> list[str]:

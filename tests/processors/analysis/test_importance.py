@@ -374,3 +374,34 @@ def test_the_ingest_core_names_the_projects_whose_runs_finished(runstream_dir: S
             sink.close()
     assert before_finish.finished_projects == set()
     assert everything.finished_projects == {"sweep"}
+
+
+def test_the_latest_view_shows_only_the_newest_computation(runstream_dir: Settings) -> None:
+    """A param dropped from the sweep leaves the view; older rows stay in the table."""
+    import datetime
+
+    from runstream_processors.analysis.importance_store import SweepFilter, write_results
+    from runstream_processors.store.connection import open_store
+
+    where = SweepFilter("p", group="g")
+    first = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    old = [ParamImportance("lr", "numeric", 5), ParamImportance("gone", "numeric", 5)]
+    new = [ParamImportance("lr", "numeric", 6, permutation_importance=0.5, ci_low=float("nan"))]
+    with open_store(runstream_dir, "tests") as client:
+        write_results(client, where, "acc", "final", "auto", old, 5, first)
+        write_results(client, where, "acc", "best", "auto", old, 5, first)
+        write_results(client, where, "acc", "final", "auto", new, 6, first + datetime.timedelta(1))
+        latest = client.query(
+            "SELECT which, param, runs_used, permutation_importance, goal, ci_low "
+            "FROM runstream.param_importance_latest ORDER BY which, param"
+        ).result_rows
+        stored = client.query("SELECT count() FROM runstream.param_importance").result_rows
+    assert [row[:3] for row in latest] == [
+        ("best", "gone", 5),
+        ("best", "lr", 5),
+        ("final", "lr", 6),
+    ]
+    assert latest[2][3] == 0.5 and latest[0][3] is None
+    assert latest[0][4] == "max" and latest[2][4] == ""
+    assert latest[2][5] is None  # NaN is stored as NULL
+    assert stored == [(5,)]
