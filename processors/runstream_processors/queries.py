@@ -29,7 +29,7 @@ def rows(client: Any, sql: str, parameters: dict[str, Any] | None = None) -> lis
     try:
         result = client.query(sql, parameters=parameters or {})
     except Exception as exc:
-        raise QueryError(engine_message(exc)) from exc
+        raise QueryError(_engine_message(exc)) from exc
     names = result.column_names
     return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
@@ -190,8 +190,7 @@ def curve(client: Any, run_id: str, key: str, split: str, points: int = 1000) ->
     ]
 
 
-def engine_message(exc: Exception) -> str:
-    """The engine's one-line reason for a failed query."""
+def _engine_message(exc: Exception) -> str:
     text = str(exc).strip()
     for marker in ("DB::Exception: ", "Exception: "):
         if marker in text:

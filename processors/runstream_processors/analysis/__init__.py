@@ -1,1 +1,1 @@
-"""Analyses computed from the store: parameter importance, offline evaluation."""
+"""Analyses computed from what the store holds (evaluation, importance, ...)."""

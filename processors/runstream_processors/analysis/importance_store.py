@@ -239,7 +239,8 @@ def write_results(
     try:
         client.insert("runstream.param_importance", rows, column_names=list(COLUMNS))
     except Exception as exc:
-        raise QueryError(f"parameter importance not stored: {queries.engine_message(exc)}") from exc
+        reason = str(exc).split("DB::Exception: ", 1)[-1].split("\n", 1)[0]
+        raise QueryError(f"parameter importance not stored: {reason}") from exc
 
 
 def _number(value: float | None) -> float | None:
