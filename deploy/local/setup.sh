@@ -27,7 +27,8 @@ from runstream_processors.cli.main import COMMANDS
 for module, _ in COMMANDS.values():
     importlib.import_module(f"runstream_processors.cli.{module}")
 for module in ("chdb", "clickhouse_connect.driver._chdbclient", "runstream.init", "rich.table",
-               "runstream_processors.ingest.spool"):
+               "runstream_processors.ingest.spool", "runstream_processors.analysis.refresh",
+               "sklearn.ensemble"):
     importlib.import_module(module)
 PY
 echo "runstream is installed in $repo/.venv"

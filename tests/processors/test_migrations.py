@@ -105,3 +105,22 @@ def test_the_cheaper_metric_latest_answers_as_the_first_one_did(runstream_dir: S
         assert len(rows) == len(before)
         for old, new in zip(before, rows, strict=True):
             assert all(same(a, b) for a, b in zip(old, new, strict=True)), (old, new)
+
+
+def test_a_migration_numbered_below_the_newest_applied_one_still_runs(
+    runstream_dir: Settings,
+) -> None:
+    """Branches merge in any order: a store may hold 9 before 8 ships."""
+    client = get_client(embedded_dsn(runstream_dir))
+    try:
+        apply_migrations(client)
+        below = available()[-2].version
+        client.command(
+            "ALTER TABLE runstream.schema_migrations DELETE WHERE version = {v:UInt32}",
+            parameters={"v": below},
+            settings={"mutations_sync": 2},
+        )
+        again = apply_migrations(client)
+    finally:
+        client.close()
+    assert again == [below]

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("sync", "sync_command"),
     "artifacts": ("artifacts", "artifacts_command"),
     "store": ("store", "store"),
+    "importance": ("importance", "importance_command"),
 }
 """Command name → (module of this package, attribute): imported only when the command runs,
 so ``runstream runs`` does not pay for the worker's, the server's or the plots' imports."""

@@ -15,6 +15,10 @@ fails the same way on either path:
 * every event of a batch refused: the store, not the data, is at fault —
   :class:`StoreRefusedAllError`, a transient error, so the caller retries the batch;
 * the store unreachable (a TransientError): raised as it is, nothing is dead-lettered.
+
+An outcome also names the projects that got a RunFinished (``finished_projects``): the
+caller refreshes what is computed from finished runs (``analysis/refresh.py``) once its
+take is stored.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class Outcome(Generic[Origin]):
     duplicates: int = 0
     points: int = 0
     dead: list[tuple[Origin, DeadLetter]] = field(default_factory=list)
+    finished_projects: set[str] = field(default_factory=set)
+    """Projects with a RunFinished among the events stored: what analyses refresh for."""
 
     @property
     def letters(self) -> list[DeadLetter]:
@@ -84,6 +90,12 @@ class IngestCore:
         if len(valid) > 1 and refused == len(valid):
             raise StoreRefusedAllError(f"the store refused all {len(valid)} events of a batch")
         self.sink.write_dead_letters(outcome.letters)
+        dead = {letter.event_id for letter in outcome.letters}
+        outcome.finished_projects = {
+            item.envelope.project
+            for item in valid
+            if item.envelope.HasField("run_finished") and item.envelope.event_id not in dead
+        }
         outcome.points = sum(
             point_count(item.envelope.metrics)
             for item in valid

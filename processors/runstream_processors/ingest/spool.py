@@ -35,11 +35,13 @@ class IngestReport:
     points: int = 0
     dead_letters: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    finished_projects: set[str] = field(default_factory=set)
 
     def add(self, outcome: Outcome[SpoolRecord], damage: list[DeadLetter]) -> None:
         self.events += outcome.written
         self.duplicates += outcome.duplicates
         self.points += outcome.points
+        self.finished_projects |= outcome.finished_projects
         for letter in outcome.letters + damage:
             self.dead_letters += 1
             self.reasons[letter.reason] = self.reasons.get(letter.reason, 0) + 1
@@ -51,10 +53,13 @@ def ingest_spool(
     lock_wait: float = 30.0,
     on_progress: Callable[[int], None] | None = None,
     retention_s: float | None = None,
+    refresh: bool = True,
 ) -> IngestReport:
     """Write every pending spool record to the store; ``on_progress`` gets bytes consumed.
 
     With ``retention_s``, segments fully taken in and older than that are deleted afterwards.
+    With ``refresh``, the projects whose runs finished get their analyses (parameter
+    importance) recomputed once everything is in.
     """
     report = IngestReport()
     if not spool_dir.exists():
@@ -79,6 +84,10 @@ def ingest_spool(
                 checkpoint.save()
     finally:
         sink.close()
+    if refresh and report.finished_projects:
+        from ..analysis.refresh import refresh_importance
+
+        refresh_importance(client, report.finished_projects)
     return report
 
 

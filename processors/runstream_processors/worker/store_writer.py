@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from runstream.backoff import Backoff
 from runstream.metric_batch import encode
@@ -57,11 +57,19 @@ class ChunkOutcome:
     duplicates: int = 0
     points: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    finished_projects: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, outcome: Outcome[RawRecord]) -> ChunkOutcome:
         rejected = [Rejected(record, letter) for record, letter in outcome.dead]
-        return cls(outcome.events, outcome.written, outcome.duplicates, outcome.points, rejected)
+        return cls(
+            outcome.events,
+            outcome.written,
+            outcome.duplicates,
+            outcome.points,
+            rejected,
+            outcome.finished_projects,
+        )
 
 
 class StoreWriter:
@@ -73,9 +81,11 @@ class StoreWriter:
         self._stop = stop
         self._stack = contextlib.ExitStack()
         self._core: IngestCore | None = None
+        self._client: Any = None
 
     def open(self) -> None:
         client = self._stack.enter_context(open_store(self._settings, "runstream worker"))
+        self._client = client
         sink = ClickHouseSink(client)
         self._stack.callback(sink.close)
         self._core = IngestCore(sink, SOURCE)
@@ -85,6 +95,7 @@ class StoreWriter:
 
     def close(self) -> None:
         self._core = None
+        self._client = None
         self._stack.close()
         self._journal.close()
 
@@ -97,10 +108,17 @@ class StoreWriter:
         return Chunk(partition, tuple(records)) if records else None
 
     def write(self, chunks: Sequence[Chunk], journal: bool = True) -> list[ChunkOutcome]:
-        """Write ``chunks`` in order, after noting them in the replay journal."""
+        """Write ``chunks`` in order, after noting them in the replay journal; then refresh
+        the analyses of projects whose runs finished (``analysis/refresh.py``)."""
         if journal:
             self._retrying(lambda: self._journal.record(chunks))
-        return [self._retrying(functools.partial(self._write_chunk, chunk)) for chunk in chunks]
+        outcomes = [self._retrying(functools.partial(self._write_chunk, chunk)) for chunk in chunks]
+        finished = set().union(*(outcome.finished_projects for outcome in outcomes))
+        if finished and self._client is not None:
+            from ..analysis.refresh import refresh_importance
+
+            refresh_importance(self._client, finished)
+        return outcomes
 
     def _write_chunk(self, chunk: Chunk) -> ChunkOutcome:
         if self._core is None:

@@ -132,24 +132,18 @@ def test_named_runs_and_a_metric(sweep: list[str], browser: Any, tmp_path: Path)
     assert shown.count("#parallel polyline.run") == 2
 
 
-def test_importance_comes_from_param_importance_latest_where_it_exists(
+def test_importance_comes_from_param_importance_latest_when_computed(
     sweep: list[str], runstream_dir: Settings
 ) -> None:
     with store(runstream_dir) as client:
         client.command(
-            "CREATE TABLE runstream.param_importance_latest (project String, run_group String, "
-            "tag String, metric String, which String, param String, pearson Nullable(Float64), "
-            "spearman Nullable(Float64), rf_importance Nullable(Float64), "
-            "permutation_importance Nullable(Float64), ci_low Nullable(Float64), "
-            "ci_high Nullable(Float64), log_scale Bool, kind String, runs_used UInt32, "
-            "computed_at DateTime64(3)) ENGINE = Memory"
-        )
-        client.command(
-            "INSERT INTO runstream.param_importance_latest VALUES "
-            "('demo', '', '', 'eval.accuracy', 'best', 'batch', 0.5, 0.5, 0.7, 0.6, 0.1, 0.9, "
-            "false, 'numeric', 6, now64()), "
-            "('demo', '', '', 'eval.accuracy', 'best', 'lr', 0.9, 0.9, 0.2, 0.3, 0.1, 0.4, "
-            "true, 'numeric', 6, now64())"
+            "INSERT INTO runstream.param_importance (project, run_group, tag, metric, which, "
+            "goal, param, kind, pearson, spearman, rf_importance, permutation_importance, "
+            "ci_low, ci_high, log_scale, runs_used, runs_total, computed_at) VALUES "
+            "('demo', '', '', 'eval.accuracy', 'best', 'max', 'batch', 'numeric', 0.5, 0.5, "
+            "0.7, 0.6, 0.1, 0.9, false, 6, 6, now64() + 60), "
+            "('demo', '', '', 'eval.accuracy', 'best', 'max', 'lr', 'numeric', 0.9, 0.9, 0.2, "
+            "0.3, 0.1, 0.4, true, 6, 6, now64() + 60)"
         )
         data = gather(client, Selection(project="demo"))
     assert data.importance_method == "random-forest importance"

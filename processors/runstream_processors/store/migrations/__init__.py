@@ -38,8 +38,11 @@ def apply_migrations(client: Any) -> list[int]:
     """Bring the schema up to date through a clickhouse-connect client; returns applied versions.
 
     One query when it is up to date already (every CLI call asks), the full check otherwise.
+    Up to date means every shipped version is recorded, not only the newest: a migration
+    numbered below one a store already has (branches merged in another order) still runs.
     """
-    if _latest_applied(client) == available()[-1].version:
+    recorded = _applied(client)
+    if recorded is not None and {migration.version for migration in available()} <= recorded:
         return []
     client.command("CREATE DATABASE IF NOT EXISTS runstream")
     client.command(
@@ -71,12 +74,12 @@ def apply_migrations(client: Any) -> list[int]:
     return applied
 
 
-def _latest_applied(client: Any) -> int | None:
+def _applied(client: Any) -> set[int] | None:
     try:
-        rows = client.query("SELECT max(version) FROM runstream.schema_migrations").result_rows
+        rows = client.query("SELECT version FROM runstream.schema_migrations").result_rows
     except Exception:  # no database or table yet: a new store
         return None
-    return int(rows[0][0]) if rows else None
+    return {int(row[0]) for row in rows}
 
 
 def _statements(sql: str) -> tuple[str, ...]:
