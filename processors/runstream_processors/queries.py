@@ -259,28 +259,30 @@ def param_importance(
     project: str | None = None,
     group: str | None = None,
     tag: str | None = None,
+    stored: bool = True,
 ) -> tuple[str, list[Row]]:
     """How much each param moves ``metric`` over these runs: (method, rows best first).
 
     Rows have ``param``, ``score`` (signed where the method has a sign), ``pearson`` and
     ``runs_used``. Read from ``param_importance_latest`` (best values) where it holds the
     metric for this project, group and tag ('' where not given: what the refresh after runs
-    finish computes), else Pearson correlation of each numeric param with the metric's best
-    value over ``run_ids``, computed here in SQL. The one place the report's importance
-    comes from.
+    finish computes) and ``stored`` allows it, else Pearson correlation of each numeric
+    param with the metric's best value over ``run_ids``, computed here in SQL. The one place
+    the report's importance comes from.
     """
-    found = rows(
-        client,
-        "SELECT param, rf_importance AS score, pearson, runs_used "
-        "FROM runstream.param_importance_latest WHERE metric = {metric:String} "
-        "AND which = 'best' AND (project = {project:String} OR {project:String} = '') "
-        "AND run_group = {group:String} AND tag = {tag:String} AND kind != 'constant' "
-        "ORDER BY computed_at DESC LIMIT 1 BY param",
-        {"metric": metric, "project": project or "", "group": group or "", "tag": tag or ""},
-    )
-    if any(row["score"] is not None for row in found):
-        found.sort(key=lambda row: -(row["score"] or 0.0))
-        return "random-forest importance", found
+    if stored:
+        found = rows(
+            client,
+            "SELECT param, rf_importance AS score, pearson, runs_used "
+            "FROM runstream.param_importance_latest WHERE metric = {metric:String} "
+            "AND which = 'best' AND (project = {project:String} OR {project:String} = '') "
+            "AND run_group = {group:String} AND tag = {tag:String} AND kind != 'constant' "
+            "ORDER BY computed_at DESC LIMIT 1 BY param",
+            {"metric": metric, "project": project or "", "group": group or "", "tag": tag or ""},
+        )
+        if any(row["score"] is not None for row in found):
+            found.sort(key=lambda row: -(row["score"] or 0.0))
+            return "random-forest importance", found
     correlated = rows(
         client,
         "SELECT param, corr(x, y) AS pearson, pearson AS score, count() AS runs_used FROM ("

@@ -137,7 +137,13 @@ def gather(client: Any, selection: Selection) -> ReportData:
             Point(row["step"], row["value"], row["low"], row["high"])
         )
     method, scored = queries.param_importance(
-        client, ids, metric, selection.project, selection.group, selection.tag
+        client,
+        ids,
+        metric,
+        selection.project,
+        selection.group,
+        selection.tag,
+        stored=not selection.runs,  # runs named one by one: over exactly those
     )
     matrix = param_matrix(queries.params(client, ids))
     varying = {key: matrix[key] for key in differing(matrix, ids)} if len(ids) > 1 else {}

@@ -110,7 +110,7 @@ def test_report_renders_in_chromium_with_every_chart(
     assert loss is not None and loss.count("L") == 119
 
     bars = page.locator("#importance g.bar text[text-anchor=end]").all_text_contents()
-    assert bars[0] == "lr" and set(bars) == {"lr", "batch"}
+    assert bars[0] == "lr" and set(bars) == {"lr", "batch", "optimizer"}  # stored by the refresh
     assert shown.count("#parallel polyline.run") == 6
     axes = page.locator("#parallel g.paxis text[font-weight='600']").all_text_contents()
     assert axes == ["batch", "lr", "optimizer", "eval.accuracy"]
