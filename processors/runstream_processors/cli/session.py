@@ -67,7 +67,16 @@ def take_in_spool(client: Any, settings: Settings) -> IngestReport | None:
     report = _ingest(client, settings)
     if settings.clickhouse_url is None:
         mark_caught_up(client)
+        _check_statuses(client, settings)
     return report
+
+
+def _check_statuses(client: Any, settings: Settings) -> None:
+    """Stalled and crashed runs become alerts: in embedded mode the CLI is the pipeline."""
+    from ..alerts.status import check_statuses
+    from ..alerts.webhook import notifier_for
+
+    check_statuses(client, "spool", notifier_for(settings))
 
 
 def _ingest(client: Any, settings: Settings) -> IngestReport | None:

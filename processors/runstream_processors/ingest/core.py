@@ -15,6 +15,9 @@ fails the same way on either path:
 * every event of a batch refused: the store, not the data, is at fault —
   :class:`StoreRefusedAllError`, a transient error, so the caller retries the batch;
 * the store unreachable (a TransientError): raised as it is, nothing is dead-lettered.
+
+Whatever was stored then goes through the alert rules (``alerts/``), so both sources find
+the same alerts; detection never fails a batch.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Generic, TypeVar
 from runstream.metric_batch import point_count
 from runstream.wire import events_pb2 as pb
 
+from ..alerts.detector import AlertDetector
 from ..errors import InvalidEventError, StoreRefusedAllError, StoreRefusedError
 from ..sinks.base import DeadLetter
 from ..sinks.clickhouse import ClickHouseSink
@@ -71,9 +75,12 @@ class _Valid(Generic[Origin]):
 class IngestCore:
     """One path from bytes to the store for every source; not thread-safe (one sink)."""
 
-    def __init__(self, sink: ClickHouseSink, source: str) -> None:
+    def __init__(
+        self, sink: ClickHouseSink, source: str, alerts: AlertDetector | None = None
+    ) -> None:
         self.sink = sink
         self.source = source
+        self.alerts = alerts or AlertDetector.for_client(sink.client, source)
 
     def process(self, batch: Sequence[Incoming[Origin]]) -> Outcome[Origin]:
         """Store what is valid, dead-letter the rest (in the store too); raises TransientError."""
@@ -84,6 +91,8 @@ class IngestCore:
         if len(valid) > 1 and refused == len(valid):
             raise StoreRefusedAllError(f"the store refused all {len(valid)} events of a batch")
         self.sink.write_dead_letters(outcome.letters)
+        dead = {letter.event_id for letter in outcome.letters}
+        self.alerts.observe(item.envelope for item in valid if item.envelope.event_id not in dead)
         outcome.points = sum(
             point_count(item.envelope.metrics)
             for item in valid

@@ -94,6 +94,10 @@ class Pipeline:
             event.ack()
         self.outage.recovered()  # records arrived: the broker answers
 
+    async def check_alerts(self) -> None:
+        """Run the time-driven alert rules (stalled, crashed) on the store thread."""
+        await self._run(self._writer.check_alerts)
+
     def lag(self) -> int:
         """Records of the assigned partitions seen so far that are not in the store yet."""
         total = 0
