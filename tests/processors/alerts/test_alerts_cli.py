@@ -51,23 +51,25 @@ def _envelope(run_id: str, seq: int, at_s: float, **payload: object) -> bytes:
 
 
 def _unfinished(name: str, beat_at_s: float, last_log_s: float) -> list[bytes]:
-    """A run started 70 s ago, with one heartbeat (interval 0.5 s) and log() activity."""
+    """A run started 3000 s ago, with one heartbeat (every 30 s) and log() activity: stalled
+    after 900 s without log(), crashed 91 s after its last beat (long, so that a slow
+    machine's ingest does not turn a stalled run into a crashed one)."""
     run_id = uuid.uuid4().hex
-    started = pb.RunStarted(name=name, heartbeat_interval_ms=500)
+    started = pb.RunStarted(name=name, heartbeat_interval_ms=30_000)
     beat = pb.Heartbeat(
-        interval_ms=500,
+        interval_ms=30_000,
         last_log_unix_nano=time.time_ns() + int(last_log_s * SECOND),
         log_calls=100,
     )
     return [
-        _envelope(run_id, 1, -70.0, run_started=started),
+        _envelope(run_id, 1, -3000.0, run_started=started),
         _envelope(run_id, 2, beat_at_s, heartbeat=beat),
     ]
 
 
 def test_stalled_and_crashed_runs_become_alerts_once(runstream_dir: Settings) -> None:
-    hung = _unfinished("hung", beat_at_s=-0.1, last_log_s=-60.0)
-    dead = _unfinished("dead", beat_at_s=-10.0, last_log_s=-10.0)
+    hung = _unfinished("hung", beat_at_s=-0.1, last_log_s=-2000.0)
+    dead = _unfinished("dead", beat_at_s=-200.0, last_log_s=-200.0)
     busy = _unfinished("busy", beat_at_s=-0.1, last_log_s=-0.2)
     writer = SpoolWriter(runstream_dir.local_spool_dir)
     writer.append(hung + dead + busy)
@@ -81,6 +83,6 @@ def test_stalled_and_crashed_runs_become_alerts_once(runstream_dir: Settings) ->
     }
     hung_alert = json.loads(invoke("show", "hung", "--format", "json"))["alerts"][0]
     assert (hung_alert["rule"], hung_alert["severity"]) == ("stalled", "warning")
-    assert "no log() for 6" in hung_alert["message"]
+    assert "no log() for 200" in hung_alert["message"]
     dead_alert = json.loads(invoke("show", "dead", "--format", "json"))["alerts"][0]
     assert (dead_alert["rule"], dead_alert["severity"]) == ("crashed", "critical")
