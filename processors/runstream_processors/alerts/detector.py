@@ -99,23 +99,39 @@ class AlertDetector:
         lengths = np.frombuffer(batch.row_lengths, dtype="<u4")
         steps = np.repeat(np.frombuffer(batch.steps, dtype="<i8"), lengths)
         series = self._series(envelope.project, envelope.run_id)
-        found = []
-        for point in points.tolist():
-            key = keys[key_index[point]]
+        found: list[Alert] = []
+        for code in np.unique(key_index[points]).tolist():
+            key = keys[code]
             state = series.get((key, batch.split))
             if state is None:
-                state = SeriesState(envelope.project, envelope.run_id, key, batch.split)
-                series[key, batch.split] = state
-            step, value = int(steps[point]), float(values[point])
-            if step <= state.last_step:
-                continue  # seen before: a replay, or a step logged twice
-            for rule in self._rules:
-                if rule.applies(key):
-                    alert = rule.observe(state, step, value)
-                    if alert is not None:
-                        found.append(alert)
-            state.advance(step, value)
+                state = series[key, batch.split] = SeriesState(
+                    envelope.project, envelope.run_id, key, batch.split
+                )
+            chosen = np.flatnonzero(mask & (key_index == code))
+            found.extend(self._observe_series(state, steps[chosen], values[chosen]))
             touched[id(state)] = state
+        return found
+
+    def _observe_series(
+        self, state: SeriesState, steps: np.ndarray, values: np.ndarray
+    ) -> list[Alert]:
+        """The points of one series after the newest step it remembers, through the rules."""
+        newest = np.maximum.accumulate(np.concatenate([[state.last_step], steps]))[:-1]
+        new = steps > newest  # not seen before: not a replay, not a step logged twice
+        steps, values = steps[new], values[new]
+        if not len(steps):
+            return []
+        rules = [rule for rule in self._rules if rule.applies(state.key)]
+        if all([rule.skip(state, values) for rule in rules]):  # every rule: no short-circuit
+            state.advance_many(steps, values)
+            return []
+        found = []
+        for step, value in zip(steps.tolist(), values.tolist(), strict=True):
+            for rule in rules:
+                alert = rule.observe(state, step, value)
+                if alert is not None:
+                    found.append(alert)
+            state.advance(step, value)
         return found
 
     def _watched(self, key: str) -> bool:

@@ -112,3 +112,39 @@ def test_a_failed_run_is_a_critical_finish_alert(runstream_dir: Settings) -> Non
     with store(runstream_dir) as client:
         assert [row[:2] for row in _alerts(client, run_id)] == [("finished", "critical")]
         assert _alerts(client, run_id)[0][4] == "run failed"
+
+
+def test_alerts_do_not_depend_on_how_points_are_batched(runstream_dir: Settings) -> None:
+    """Healthy stretches take the vectorized path, suspicious ones the point-by-point one:
+    the same series cut into batches of 1, 7 or all points finds the same alerts."""
+    import uuid
+
+    from runstream.metric_batch import encode
+    from runstream.wire import events_pb2 as pb
+    from runstream_processors.alerts.detector import AlertDetector
+    from runstream_processors.store.connection import open_store
+
+    losses = [2.0, 1.0, 0.5, 0.4, 0.45, 0.3, 5.0, 6.0, 0.3, 7.0, 8.0, 9.0, 1e9, math.inf]
+    rows = [(step, 1, {"loss": loss, "acc": 0.5}) for step, loss in enumerate(losses)]
+    found = {}
+    with open_store(runstream_dir, "tests") as client:
+        for size in (1, 7, len(rows)):
+            run_id = uuid.uuid4().hex
+            envelopes = [
+                pb.Envelope(
+                    event_id=uuid.uuid4().hex,
+                    project="alerts",
+                    run_id=run_id,
+                    seq=start + 1,
+                    time_unix_nano=1,
+                    metrics=encode("", rows[start : start + size])[0],
+                )
+                for start in range(0, len(rows), size)
+            ]
+            detector = AlertDetector(client, "tests")
+            for envelope in envelopes:
+                detector.observe([envelope])
+            found[size] = sorted((a[0], a[2], a[3]) for a in _alerts(client, run_id))
+    # min 0.3 from step 5: 10x above it and above the first value (2.0) from step 9 on
+    assert found[1] == [("divergence", "loss", 9), ("nonfinite", "loss", 13)]
+    assert found[7] == found[1] and found[len(rows)] == found[1]
