@@ -62,6 +62,7 @@ class AlertDetector:
         try:
             found: list[Alert] = []
             touched: dict[int, SeriesState] = {}
+            ended: list[RunKey] = []
             for envelope in envelopes:
                 kind = envelope.WhichOneof("payload")
                 if kind == "metrics":
@@ -69,7 +70,10 @@ class AlertDetector:
                 elif kind == "run_finished":
                     status = _STATUS_NAMES.get(envelope.run_finished.status, "finished")
                     found.append(finish_alert(envelope.project, envelope.run_id, status))
+                    ended.append((envelope.project, envelope.run_id))
             store.write_states(self._client, touched.values())
+            for run in ended:  # a long-lived worker keeps only the runs still going
+                self._runs.pop(run, None)
             return self.record(found)
         except Exception:
             self._failed()

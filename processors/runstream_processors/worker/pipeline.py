@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -96,7 +97,8 @@ class Pipeline:
 
     async def check_alerts(self) -> None:
         """Run the time-driven alert rules (stalled, crashed) on the store thread."""
-        await self._run(self._writer.check_alerts)
+        with contextlib.suppress(RuntimeError):  # the store thread is shut down: stopping
+            await self._run(self._writer.check_alerts)
 
     def lag(self) -> int:
         """Records of the assigned partitions seen so far that are not in the store yet."""
