@@ -16,7 +16,9 @@ under ``watch/``):
 
 The step logged is the optimizer step count (1 after the first ``step()``); without an
 optimizer, the count of training-mode forward passes, and the values are taken at the next
-forward. Between measured steps the hooks only count. torch is imported when ``watch()`` is
+forward. With a ``GradScaler`` the gradient norms are those of the scaled loss (the hooks
+run inside ``backward()``); with gradient accumulation, of the accumulated gradient. Between
+measured steps the hooks only count. torch is imported when ``watch()`` is
 called, not with this module: ``import runstream`` stays light. (The module is not
 ``runstream/watch.py``: importing that would shadow the ``runstream.watch`` shortcut.) A
 failure inside a hook is counted in the run's report and warned about once; it never stops
