@@ -146,6 +146,13 @@ class Run:
                 return
         self._recorder.add_metrics(split, step, dict(metrics))
 
+    def _log_beside(self, metrics: Mapping[str, float], step: int) -> None:
+        """``log`` at ``step`` without moving the default step of the user's own ``log()``
+        calls (``watch()`` logs from hooks, at its own steps)."""
+        default = self._step
+        self.log(metrics, step=step)
+        self._step = default
+
     def _log_slow(self, metrics: Mapping[str, object], step: int, split: str) -> None:
         clean, problems = split_metrics(metrics, self._known_keys)
         if clean:

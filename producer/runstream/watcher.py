@@ -179,7 +179,7 @@ class Watch:
         if self._run.finished:
             self.remove()
             return
-        self._run.log(values, step=self.steps)
+        self._run._log_beside(values, self.steps)
 
     def _throughput(self) -> dict[str, float]:
         now, steps = time.perf_counter(), self.steps

@@ -129,6 +129,24 @@ def test_without_an_optimizer_steps_are_training_forwards(start_run: Callable[..
     assert ("watch/update_ratio", 2) not in found
 
 
+def test_watching_leaves_the_default_step_of_log_alone(start_run: Callable[..., Run]) -> None:
+    run = start_run()
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    run.watch(model, optimizer, every=2)
+    for step in range(6):
+        inputs, targets = _batch(step)
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        run.log({"loss": loss.item()})  # no step: one past the last one the user logged
+    run.finish()
+    points = decode_points(spool_envelopes(run.settings))
+    assert [p.step for p in points if p.key == "loss"] == [0, 1, 2, 3, 4, 5]
+    assert sorted({p.step for p in points if p.key == "watch/grad_norm"}) == [2, 4, 6]
+
+
 def test_finish_takes_the_hooks_off(start_run: Callable[..., Run]) -> None:
     run = start_run()
     model = _model()
