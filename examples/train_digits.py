@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(loader)
         )
+        # Learning rate, gradient and weight norms, update ratio, throughput: every 10 steps.
+        run.watch(model, optimizer, every=10, batch_size=args.batch_size)
 
         eval_images, eval_labels = eval_data.tensors
         sample_inputs = [render(image) for image in eval_images]
@@ -167,19 +169,11 @@ def main(argv: list[str] | None = None) -> None:
                 loss = nn.functional.cross_entropy(logits, labels)
                 optimizer.zero_grad()
                 loss.backward()
-                grads = [p.grad for p in model.parameters() if p.grad is not None]
-                grad_norm = torch.nn.utils.get_total_norm(grads).item()
-                lr = float(scheduler.get_last_lr()[0])  # the rate this step actually uses
                 optimizer.step()
                 scheduler.step()
                 step += 1
                 run.log(
-                    {
-                        "loss": loss.item(),
-                        "accuracy": accuracy(logits.argmax(dim=1), labels),
-                        "lr": lr,
-                        "grad_norm": grad_norm,
-                    },
+                    {"loss": loss.item(), "accuracy": accuracy(logits.argmax(dim=1), labels)},
                     step=step,
                     split="train",
                 )

@@ -203,6 +203,27 @@ def samples(client: Any, run_id: str, limit: int = 10) -> list[Row]:
     )
 
 
+def alert_counts(client: Any, run_ids: Sequence[str]) -> dict[str, int]:
+    """Alerts per run, ``info`` ones (a run finished) left out: what needs a look."""
+    found = rows(
+        client,
+        "SELECT run_id, count() AS alerts FROM runstream.run_alerts "
+        "WHERE run_id IN {ids:Array(String)} AND severity != 'info' GROUP BY run_id",
+        {"ids": list(run_ids)},
+    )
+    return {row["run_id"]: row["alerts"] for row in found}
+
+
+def alerts(client: Any, run_id: str) -> list[Row]:
+    return rows(
+        client,
+        "SELECT detected_at, severity, rule, metric, step, value, message "
+        "FROM runstream.run_alerts WHERE run_id = {id:String} "
+        "ORDER BY detected_at, indexOf(['critical', 'warning', 'info'], severity), rule",
+        {"id": run_id},
+    )
+
+
 def finish_report(client: Any, run_id: str) -> Row | None:
     found = rows(
         client,

@@ -38,6 +38,7 @@ from .errors import (
 )
 from .report import RunReport, Status
 from .version import __version__
+from .watcher import Watch
 
 if typing.TYPE_CHECKING:
     from .init import init
@@ -61,6 +62,7 @@ __all__ = [
     "Status",
     "TrackingWarning",
     "TransientError",
+    "Watch",
     "__version__",
     "active_run",
     "finish",
@@ -68,6 +70,7 @@ __all__ = [
     "log",
     "log_artifact",
     "log_samples",
+    "watch",
 ]
 
 
@@ -91,6 +94,28 @@ def active_run() -> Run | None:
 def log(metrics: Mapping[str, float], step: int | None = None, split: str = "") -> None:
     """``log`` on the active run; raises RunStateError when there is none."""
     _active.get().log(metrics, step=step, split=split)
+
+
+def watch(
+    model: typing.Any,
+    optimizer: typing.Any = None,
+    *,
+    every: int = 100,
+    batch_size: int | None = None,
+    tokens: int | None = None,
+    per_layer: bool = True,
+    update_ratio: bool = True,
+) -> Watch | None:
+    """``watch`` on the active run: what moves in a torch model, every ``every`` steps."""
+    return _active.get().watch(
+        model,
+        optimizer,
+        every=every,
+        batch_size=batch_size,
+        tokens=tokens,
+        per_layer=per_layer,
+        update_ratio=update_ratio,
+    )
 
 
 def log_samples(

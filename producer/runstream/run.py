@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from .artifacts import ArtifactSink
 from .config import ParamValue
@@ -39,6 +40,7 @@ from .values import (
     split_metrics,
     split_problem,
 )
+from .watcher import Watch
 from .wire import events_pb2 as pb
 
 logger = logging.getLogger("runstream")
@@ -94,7 +96,13 @@ class Run:
         self._started = time.monotonic()
         self._finished = False
         self._finish_lock = threading.Lock()
+        self._watches: list[Watch] = []
         self.report: RunReport | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether :meth:`finish` was called (nothing more can be logged)."""
+        return self._finished
 
     # -- logging -----------------------------------------------------------------
 
@@ -138,6 +146,13 @@ class Run:
                 return
         self._recorder.add_metrics(split, step, dict(metrics))
 
+    def _log_beside(self, metrics: Mapping[str, float], step: int) -> None:
+        """``log`` at ``step`` without moving the default step of the user's own ``log()``
+        calls (``watch()`` logs from hooks, at its own steps)."""
+        default = self._step
+        self.log(metrics, step=step)
+        self._step = default
+
     def _log_slow(self, metrics: Mapping[str, object], step: int, split: str) -> None:
         clean, problems = split_metrics(metrics, self._known_keys)
         if clean:
@@ -147,6 +162,47 @@ class Run:
             raise_problems(problems)
         for problem in problems:
             self._note(problem)
+
+    def watch(
+        self,
+        model: Any,
+        optimizer: Any = None,
+        *,
+        every: int = 100,
+        batch_size: int | None = None,
+        tokens: int | None = None,
+        per_layer: bool = True,
+        update_ratio: bool = True,
+    ) -> Watch | None:
+        """Log what moves in a torch model every ``every`` optimizer steps (``watch/`` keys).
+
+        Learning rate per parameter group, gradient norms before clipping (global and per
+        parameter), weight norms, the update-to-weight ratio, steps/s (and samples/s, tokens/s
+        with ``batch_size``/``tokens`` per step), CUDA memory on a GPU; see
+        :mod:`runstream.watcher`. Returns the :class:`~runstream.watcher.Watch` (``remove()`` ends
+        it; ``finish()`` does too), or None when the arguments are refused (counted and
+        warned about; a strict run raises).
+        """
+        self._check_active()
+        try:
+            problem = _watch_problem(model, every, batch_size, tokens)
+            if problem is not None:
+                raise problem
+        except InvalidInputError as error:
+            self._refuse(error)
+            return None
+        watch = Watch(
+            self,
+            model,
+            optimizer,
+            every=every,
+            batch_size=batch_size,
+            tokens=tokens,
+            per_layer=per_layer,
+            update_ratio=update_ratio,
+        )
+        self._watches.append(watch)
+        return watch
 
     def log_samples(
         self,
@@ -261,6 +317,8 @@ class Run:
             if status not in _STATUS:
                 raise InvalidInputError(f"status must be one of {sorted(_STATUS)}, got {status!r}")
             self._finished = True
+            for watch in self._watches:
+                watch.remove()
             self.report = self._close(status, timeout, upload_timeout)
         from . import _active
 
@@ -345,6 +403,30 @@ class Run:
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _watch_problem(
+    model: object, every: object, batch_size: object, tokens: object
+) -> InvalidInputError | None:
+    """Why ``watch()``'s arguments cannot be used, or None (torch is imported only to check)."""
+    try:
+        import torch
+    except ImportError:
+        return InvalidValueError.of(
+            "watch", "needs torch", ": install it with `pip install 'runstream[torch]'`"
+        )
+    if not isinstance(model, torch.nn.Module):
+        return InvalidValueError.of(
+            "watch model", "must be a torch.nn.Module", f", got {type(model).__name__}"
+        )
+    if type(every) is not int or every < 1:
+        return InvalidValueError.of("watch every", "must be a positive int", f", got {every!r}")
+    for name, value in (("batch_size", batch_size), ("tokens", tokens)):
+        if value is not None and (type(value) is not int or value < 1):
+            return InvalidValueError.of(
+                f"watch {name}", "must be a positive int or None", f", got {value!r}"
+            )
+    return None
 
 
 def _caller_level() -> int:

@@ -13,6 +13,7 @@ places that record the environment of a run go through :func:`env_value` and
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -77,6 +78,15 @@ class Settings:
     kafka_compression: str | None = "gzip"
     """Codec of the batches the shipper produces: ``gzip``, or None for none.
     ``RUNSTREAM_KAFKA_COMPRESSION`` (``gzip`` or ``none``); default ``gzip``."""
+    alert_webhook_url: str | None = None
+    """Where the processors post new alerts (Slack-compatible JSON ``{"text": ...}``).
+    ``RUNSTREAM_ALERT_WEBHOOK_URL``; default unset (alerts are only stored)."""
+    alert_webhook_per_minute: float = 20.0
+    """Webhook posts per minute in all (a token bucket; more are counted, not posted).
+    ``RUNSTREAM_ALERT_WEBHOOK_PER_MINUTE``; default 20."""
+    alert_webhook_per_run_per_minute: float = 5.0
+    """Webhook posts per minute for one run. ``RUNSTREAM_ALERT_WEBHOOK_PER_RUN_PER_MINUTE``;
+    default 5."""
 
     @property
     def mode(self) -> Mode:
@@ -135,7 +145,25 @@ def load_settings(root: str | os.PathLike[str] | None = None) -> Settings:
         server_readonly_password=env.get("RUNSTREAM_SERVER_READONLY_PASSWORD") or None,
         kafka_compression=_kafka_compression(env.get("RUNSTREAM_KAFKA_COMPRESSION", "gzip")),
         strict=_flag("RUNSTREAM_STRICT", env.get("RUNSTREAM_STRICT", "")),
+        alert_webhook_url=env.get("RUNSTREAM_ALERT_WEBHOOK_URL") or None,
+        alert_webhook_per_minute=_rate(env, "RUNSTREAM_ALERT_WEBHOOK_PER_MINUTE", 20.0),
+        alert_webhook_per_run_per_minute=_rate(
+            env, "RUNSTREAM_ALERT_WEBHOOK_PER_RUN_PER_MINUTE", 5.0
+        ),
     )
+
+
+def _rate(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name, "")
+    if not value.strip():
+        return default
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if not rate > 0:
+        raise InvalidInputError(f"{name} must be a positive number (per minute), got {value!r}")
+    return rate
 
 
 def _flag(name: str, value: str) -> bool:

@@ -61,7 +61,10 @@ def test_two_example_runs_are_tracked_and_comparable(
     assert shown["git"]["commit"], "the example runs inside this git checkout"
     assert [a["kind"] for a in shown["artifacts"] if a["name"] == "model"] == ["checkpoint"]
     assert len(shown["samples"]) > 0 and shown["samples"][0]["split"] == "eval"
-    assert {m["metric"] for m in shown["metrics"]} >= {"train.loss", "train.lr", "eval.accuracy"}
+    metrics = {m["metric"]: m for m in shown["metrics"]}
+    assert {"train.loss", "eval.accuracy", "watch/lr/group0", "watch/grad_norm"} <= set(metrics)
+    assert metrics["watch/grad_norm"]["last_step"] == 60, "3 epochs of 23 steps, every 10th"
+    assert 0 < metrics["watch/lr/group0"]["max"] <= 0.01, "OneCycle peaks at --lr"
 
     plot = tmp_path / "curves.png"
     compared = json.loads(

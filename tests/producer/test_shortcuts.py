@@ -11,7 +11,7 @@ import pytest
 import runstream
 from runstream import Run
 
-SHORTCUTS = ["log", "log_samples", "log_artifact", "finish"]
+SHORTCUTS = ["log", "log_samples", "log_artifact", "finish", "watch"]
 
 
 @pytest.mark.parametrize("name", SHORTCUTS)

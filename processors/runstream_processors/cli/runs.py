@@ -33,6 +33,7 @@ BUILTIN: dict[str, Callable[[Row], object]] = {
     "id": lambda run: run["run_id"],
     "project": lambda run: run["project"],
     "status": lambda run: run["status"],
+    "alerts": lambda run: run.get("alerts", 0),
     "tags": lambda run: run["tags"],
     "start": lambda run: run["start_time"],
     "duration_s": lambda run: round(run["duration_s"] or 0.0, 1),
@@ -89,7 +90,7 @@ def _sort_key(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     callback=_column_list,
     help="comma list of columns after name and id: metric names (last value), params.KEY, "
     "evaluation.SPLIT.METRIC (of `runstream eval`), "
-    f"or {', '.join(BUILTIN)} [default: project, status, tags, start, duration_s, "
+    f"or {', '.join(BUILTIN)} [default: project, status, alerts, tags, start, duration_s, "
     "up to 4 params that differ, up to 4 metrics]",
 )
 @click.option(
@@ -149,6 +150,9 @@ def runs_command(
         params = param_matrix(queries.params(client, ids)) if ids else {}
         metrics = metric_matrix(queries.final_metrics(client, ids)) if ids else {}
         evaluated = evaluation_matrix(queries.evaluation_metrics(client, ids)) if ids else {}
+        alerts = queries.alert_counts(client, ids) if ids else {}
+    for run in found:
+        run["alerts"] = alerts.get(run["run_id"], 0)
 
     def value(run: Row, column: str) -> object:
         if column in BUILTIN:
@@ -162,7 +166,7 @@ def runs_command(
     if columns is None:
         varying = differing(params, ids)[:4] if len(ids) > 1 else []
         shown = headline_metrics(list(metrics))
-        chosen = ["project", "status", "tags", "start", "duration_s"]
+        chosen = ["project", "status", "alerts", "tags", "start", "duration_s"]
         sources = [*chosen, *(PARAM_PREFIX + key for key in varying), *shown]
         names = [*chosen, *varying, *shown]
         if output_format != "table":

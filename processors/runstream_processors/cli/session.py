@@ -8,6 +8,7 @@ there is a lot of it.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ..ingest.spool import IngestReport
 
 _PROGRESS_ABOVE_BYTES = 4 * 1024 * 1024
+_STATUS_CHECK_S = 10.0
 
 
 @contextlib.contextmanager
@@ -67,7 +69,26 @@ def take_in_spool(client: Any, settings: Settings) -> IngestReport | None:
     report = _ingest(client, settings)
     if settings.clickhouse_url is None:
         mark_caught_up(client)
+        _check_statuses(client, settings, took_in=report is not None)
     return report
+
+
+def _check_statuses(client: Any, settings: Settings, took_in: bool) -> None:
+    """Stalled and crashed runs become alerts: in embedded mode the CLI is the pipeline.
+
+    The check reads the ``runs`` view (~40 ms), so calls in quick succession that took in
+    nothing new skip it: at most one every ``_STATUS_CHECK_S`` seconds then.
+    """
+    marker = settings.root / "alerts-checked"
+    with contextlib.suppress(OSError):
+        if not took_in and time.time() - marker.stat().st_mtime < _STATUS_CHECK_S:
+            return
+    from ..alerts.status import check_statuses
+    from ..alerts.webhook import notifier_for
+
+    check_statuses(client, "spool", notifier_for(settings))
+    with contextlib.suppress(OSError):
+        marker.touch()
 
 
 def _ingest(client: Any, settings: Settings) -> IngestReport | None:

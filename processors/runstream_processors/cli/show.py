@@ -70,6 +70,7 @@ def show_command(ctx: click.Context, run: str, packages: bool, output_format: st
             "summary": queries.summary(client, run_id),
             "artifacts": queries.artifacts(client, run_id),
             "samples": queries.samples(client, run_id),
+            "alerts": queries.alerts(client, run_id),
         }
         package_rows = queries.packages(client, run_id)
         report = queries.finish_report(client, run_id)

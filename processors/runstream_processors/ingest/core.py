@@ -19,6 +19,8 @@ fails the same way on either path:
 An outcome also names the projects that got a RunFinished (``finished_projects``): the
 caller refreshes what is computed from finished runs (``analysis/refresh.py``) once its
 take is stored.
+Whatever was stored then goes through the alert rules (``alerts/``), so both sources find
+the same alerts; detection never fails a batch.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Generic, TypeVar
 from runstream.metric_batch import point_count
 from runstream.wire import events_pb2 as pb
 
+from ..alerts.detector import AlertDetector
 from ..errors import InvalidEventError, StoreRefusedAllError, StoreRefusedError
 from ..sinks.base import DeadLetter
 from ..sinks.clickhouse import ClickHouseSink
@@ -77,9 +80,12 @@ class _Valid(Generic[Origin]):
 class IngestCore:
     """One path from bytes to the store for every source; not thread-safe (one sink)."""
 
-    def __init__(self, sink: ClickHouseSink, source: str) -> None:
+    def __init__(
+        self, sink: ClickHouseSink, source: str, alerts: AlertDetector | None = None
+    ) -> None:
         self.sink = sink
         self.source = source
+        self.alerts = alerts or AlertDetector.for_client(sink.client, source)
 
     def process(self, batch: Sequence[Incoming[Origin]]) -> Outcome[Origin]:
         """Store what is valid, dead-letter the rest (in the store too); raises TransientError."""
@@ -96,6 +102,7 @@ class IngestCore:
             for item in valid
             if item.envelope.HasField("run_finished") and item.envelope.event_id not in dead
         }
+        self.alerts.observe(item.envelope for item in valid if item.envelope.event_id not in dead)
         outcome.points = sum(
             point_count(item.envelope.metrics)
             for item in valid

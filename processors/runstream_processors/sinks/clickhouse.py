@@ -38,6 +38,11 @@ class ClickHouseSink:
         self._inserts: ArrowInserts = inserts_for(client)
         self._known_runs: set[str] = set()
 
+    @property
+    def client(self) -> Any:
+        """The clickhouse-connect client it writes through (alerts read and write there too)."""
+        return self._client
+
     def close(self) -> None:
         self._inserts.close()
 

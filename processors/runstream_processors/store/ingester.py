@@ -58,7 +58,9 @@ class SpoolIngester:
 
     def take(self, client: Any) -> None:
         """One take of the spool; failures are logged (once a minute per message), never raised."""
-        from ..ingest.spool import ingest_spool
+        from ..alerts.status import check_statuses
+        from ..alerts.webhook import notifier_for
+        from ..ingest.spool import SOURCE, ingest_spool
 
         try:
             report = ingest_spool(client, self.spool_dir, lock_wait=LOCK_WAIT_S)
@@ -66,6 +68,7 @@ class SpoolIngester:
             self._warn(f"taking in the spool {self.spool_dir} failed: {exc}")
             return
         self._last_error = None
+        check_statuses(client, SOURCE, notifier_for())
         if report.events or report.dead_letters:
             log.info(
                 "took in %d events from the spool (%d duplicates, %d dead letters)",

@@ -121,6 +121,7 @@ def build_app(
     async def report() -> None:
         pipeline.outage.tick()
         pipeline.stats.report()
+        await pipeline.check_alerts()
 
     app.agent(topic, name="runstream-ingest", concurrency=1)(ingest)
     app.timer(options.stats_interval_s)(report)

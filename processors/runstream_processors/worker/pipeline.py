@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -93,6 +94,11 @@ class Pipeline:
         for event in events:
             event.ack()
         self.outage.recovered()  # records arrived: the broker answers
+
+    async def check_alerts(self) -> None:
+        """Run the time-driven alert rules (stalled, crashed) on the store thread."""
+        with contextlib.suppress(RuntimeError):  # the store thread is shut down: stopping
+            await self._run(self._writer.check_alerts)
 
     def lag(self) -> int:
         """Records of the assigned partitions seen so far that are not in the store yet."""

@@ -26,6 +26,7 @@ from runstream.metric_batch import encode
 from runstream.settings import Settings
 from runstream.wire import events_pb2 as pb
 
+from ..alerts.detector import AlertDetector
 from ..errors import TransientError
 from ..ingest.core import Incoming, IngestCore, Outcome
 from ..kinds import REGISTRY
@@ -88,7 +89,8 @@ class StoreWriter:
         self._client = client
         sink = ClickHouseSink(client)
         self._stack.callback(sink.close)
-        self._core = IngestCore(sink, SOURCE)
+        alerts = AlertDetector.for_client(client, SOURCE, self._settings)
+        self._core = IngestCore(sink, SOURCE, alerts)
         _warm_up()
         with contextlib.suppress(TransientError):  # connect and find the coordinator now
             self._journal.last(0)
@@ -119,6 +121,11 @@ class StoreWriter:
 
             refresh_importance(self._client, finished)
         return outcomes
+
+    def check_alerts(self) -> None:
+        """Alerts for runs that stalled or crashed since the last check (time-driven rules)."""
+        if self._core is not None:
+            self._core.alerts.check_statuses()
 
     def _write_chunk(self, chunk: Chunk) -> ChunkOutcome:
         if self._core is None:
