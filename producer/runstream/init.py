@@ -15,6 +15,7 @@ from .capture.git import GitState, capture_run_code
 from .capture.seeds import determinism_settings, seed_everything
 from .capture.system import SystemSampler
 from .config import ParamValue, flatten_config, to_params
+from .distributed import Placement, detect, shared_run_id
 from .envelopes import EnvelopeFactory, fit_run_started, new_id
 from .errors import InvalidInputError
 from .limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, project_problem, safe_text, text_problem
@@ -66,9 +67,11 @@ def init(
     settings = load_settings(dir)
     if seed is not None:
         seed_everything(seed)
-    run_id = new_id()
+    placement = detect()
+    run_id = shared_run_id(project, placement, new_id)
     run_name = name or _default_name(run_id)
-    factory = EnvelopeFactory(project, run_id)
+    factory = EnvelopeFactory(project, run_id, rank=placement.rank)
+    owner = placement.is_main or not placement.job
     artifacts = open_artifact_sink(settings)  # no request yet: the uploader connects lazily
     recorder = Recorder(
         factory,
@@ -78,25 +81,27 @@ def init(
         ),
         system_sampler=SystemSampler() if system_interval else None,
     )
-    started, diff = _run_started(
-        run_name,
-        tags,
-        (group, job_type),
-        params,
-        seed,
-        notes,
-        heartbeat_interval,
-        capture_code,
-        capture_env,
-        artifacts,
-    )
-    payloads, truncated = fit_run_started(started)
-    if truncated:
-        recorder.counters.not_recorded["run_started.truncated"] += truncated
-    for payload in payloads:
-        recorder.submit(payload)
-    if diff is not None:
-        recorder.submit(diff)
+    if owner:  # the other ranks of a job join rank 0's run: their first heartbeat says so
+        started, diff = _run_started(
+            run_name,
+            tags,
+            (group, job_type),
+            params,
+            seed,
+            notes,
+            heartbeat_interval,
+            capture_code,
+            capture_env,
+            artifacts,
+        )
+        _place(started, placement)
+        payloads, truncated = fit_run_started(started)
+        if truncated:
+            recorder.counters.not_recorded["run_started.truncated"] += truncated
+        for payload in payloads:
+            recorder.submit(payload)
+        if diff is not None:
+            recorder.submit(diff)
     run = Run(
         project=project,
         run_id=run_id,
@@ -107,6 +112,8 @@ def init(
         factory=factory,
         artifacts=artifacts,
         strict=settings.strict if strict is None else strict,
+        placement=placement,
+        owner=owner,
     )
     _active.activate(run)
     _signals.install()
@@ -160,6 +167,12 @@ def _run_started(
         )
     )
     return started, diff
+
+
+def _place(started: pb.RunStarted, placement: Placement) -> None:
+    if placement.distributed:
+        started.world_size = placement.world_size if placement.job else 1
+        started.distributed_job = placement.job
 
 
 def _store_diff(git: GitState, artifacts: ArtifactSink) -> pb.ArtifactLogged | None:

@@ -16,6 +16,7 @@ from types import TracebackType
 
 from .artifacts import ArtifactSink
 from .config import ParamValue
+from .distributed import Placement
 from .envelopes import EnvelopeFactory
 from .errors import (
     InvalidInputError,
@@ -47,6 +48,7 @@ _STATUS = {
     "finished": pb.RUN_STATUS_FINISHED,
     "failed": pb.RUN_STATUS_FAILED,
     "killed": pb.RUN_STATUS_KILLED,
+    "pruned": pb.RUN_STATUS_PRUNED,
 }
 
 
@@ -73,6 +75,8 @@ class Run:
         factory: EnvelopeFactory,
         artifacts: ArtifactSink,
         strict: bool = False,
+        placement: Placement | None = None,
+        owner: bool = True,
     ) -> None:
         self.project = project
         self.id = run_id
@@ -81,7 +85,10 @@ class Run:
         self.settings = settings
         self.strict = strict
         """Raise on invalid input (the default counts it and warns once; see :meth:`log`)."""
-        self.summary = Summary(self._submit, self._refuse)
+        self.placement = placement or Placement()
+        """This process's rank and world size: the ranks of one distributed job share a run."""
+        self._owner = owner
+        self.summary = Summary(self._submit_summary, self._refuse)
         self._recorder = recorder
         self._factory = factory
         self._artifacts = artifacts
@@ -260,7 +267,9 @@ class Run:
             counters.not_recorded["metric values rejected as invalid"] += self._rejected
         with self._refused_lock:
             counters.not_recorded.update(self._refused)
-        final = pb.RunFinished(status=_STATUS[status], summary=self.summary.to_params())
+        final = pb.RunFinished(
+            status=_STATUS[status], summary=self.summary.to_params() if self._owner else []
+        )
         not_recorded = self._recorder.close(timeout, final)
         return RunReport(
             run_id=self.id,
@@ -305,6 +314,19 @@ class Run:
     def _submit(self, payload: pb.SampleBatch | pb.ArtifactLogged | pb.SummaryUpdate) -> None:
         self._check_active()
         self._recorder.submit(payload)
+
+    def _submit_summary(self, update: pb.SummaryUpdate) -> None:
+        if self._owner:
+            self._submit(update)
+            return
+        self._check_active()
+        rank = self.placement.rank
+        self._count(
+            f"summary on rank {rank}: rank 0 owns the run's summary",
+            len(update.entries),
+            f"summary {[entry.key for entry in update.entries]} on rank {rank}: rank 0 owns "
+            "the summary of a distributed run (set it there, e.g. if run.placement.is_main)",
+        )
 
     def _check_active(self) -> None:
         if self._finished:
