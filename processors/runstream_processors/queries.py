@@ -22,6 +22,8 @@ class RunFilter:
     status: str | None = None
     name: str | None = None
     limit: int = 50
+    group: str | None = None
+    """A sweep, a distributed job, an ablation: ``init(group=...)``."""
 
 
 def rows(client: Any, sql: str, parameters: dict[str, Any] | None = None) -> list[Row]:
@@ -48,6 +50,11 @@ def list_runs(client: Any, where: RunFilter) -> list[Row]:
     if where.tag:
         conditions.append("has(tags, {tag:String})")
         parameters["tag"] = where.tag
+    if where.group:
+        conditions.append(
+            "run_id IN (SELECT run_id FROM runstream.runs_started WHERE run_group = {group:String})"
+        )
+        parameters["group"] = where.group
     return rows(
         client,
         "SELECT project, run_id, name, status, start_time, duration_s, tags, user, git_commit "

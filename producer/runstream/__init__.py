@@ -42,8 +42,9 @@ from .version import __version__
 if typing.TYPE_CHECKING:
     from .init import init
     from .run import Run
+    from .sweeps import Sweep, sweep
 
-_LAZY = {"init": ".init", "Run": ".run"}
+_LAZY = {"init": ".init", "Run": ".run", "Sweep": ".sweeps", "sweep": ".sweeps"}
 """Public names imported on first access (PEP 562), from these modules."""
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "ServiceUnavailableError",
     "SpoolError",
     "Status",
+    "Sweep",
     "TrackingWarning",
     "TransientError",
     "__version__",
@@ -68,6 +70,7 @@ __all__ = [
     "log",
     "log_artifact",
     "log_samples",
+    "sweep",
 ]
 
 

@@ -61,13 +61,91 @@ def init(
     never ends a training job; ``strict=True`` (default: ``RUNSTREAM_STRICT``) raises.
     """
     _active.ensure_none_active()
+    run = _open(
+        project,
+        name,
+        config=config,
+        tags=tags,
+        group=group,
+        job_type=job_type,
+        seed=seed,
+        notes=notes,
+        dir=dir,
+        capture_code=capture_code,
+        capture_env=capture_env,
+        system_interval=system_interval,
+        heartbeat_interval=heartbeat_interval,
+        flush_interval=flush_interval,
+        strict=strict,
+        placement=detect(),
+    )
+    _active.activate(run)
+    _signals.install()
+    run._recorder.start()
+    return run
+
+
+def open_detached(
+    project: str,
+    name: str,
+    *,
+    config: object = None,
+    group: str = "",
+    job_type: str = "",
+    dir: str | os.PathLike[str] | None = None,
+    strict: bool | None = None,
+) -> Run:
+    """A run that is not this process's active run: a sweep's own record, open while its
+    trials (each the active run in turn) come and go. No code, environment or system
+    capture: the trials have those."""
+    run = _open(
+        project,
+        name,
+        config=config,
+        tags=(),
+        group=group,
+        job_type=job_type,
+        seed=None,
+        notes="",
+        dir=dir,
+        capture_code=False,
+        capture_env=False,
+        system_interval=None,
+        heartbeat_interval=10.0,
+        flush_interval=0.2,
+        strict=strict,
+        placement=Placement(),
+    )
+    run._recorder.start()
+    return run
+
+
+def _open(
+    project: str,
+    name: str | None,
+    *,
+    config: object,
+    tags: Sequence[str],
+    group: str,
+    job_type: str,
+    seed: int | None,
+    notes: str,
+    dir: str | os.PathLike[str] | None,
+    capture_code: bool,
+    capture_env: bool,
+    system_interval: float | None,
+    heartbeat_interval: float,
+    flush_interval: float,
+    strict: bool | None,
+    placement: Placement,
+) -> Run:
+    """The run, its start submitted; its recorder not started yet."""
     _check_names(project, name, tags, notes)
     _check_group(group, job_type)
     params = flatten_config(config)  # raises before anything is created
     settings = load_settings(dir)
     if seed is not None:
         seed_everything(seed)
-    placement = detect()
     run_id = shared_run_id(project, placement, new_id)
     run_name = name or _default_name(run_id)
     factory = EnvelopeFactory(project, run_id, rank=placement.rank)
@@ -115,9 +193,6 @@ def init(
         placement=placement,
         owner=owner,
     )
-    _active.activate(run)
-    _signals.install()
-    recorder.start()
     return run
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .artifacts import ArtifactSink
-from .config import ParamValue
+from .config import ParamValue, flatten_config, to_params
 from .distributed import Placement
 from .envelopes import EnvelopeFactory
 from .errors import (
@@ -235,6 +235,24 @@ class Run:
         )
         return stored.sha256
 
+    def add_config(self, config: object) -> None:
+        """Record config keys known only after the start: a sweep trial's sampled params.
+
+        ``config`` is flattened like ``init``'s; the keys join the run's params. Invalid
+        input is counted and warned about (a strict run raises), like :meth:`log`'s.
+        """
+        self._check_active()
+        try:
+            params = flatten_config(config)
+            wire = to_params(params, Scrubber())
+        except InvalidInputError as error:
+            self._refuse(error)
+            return
+        if not params or not self._owner:
+            return
+        self.config.update(params)
+        self._submit(pb.RunStartedContinued(params=wire))
+
     # -- lifecycle ---------------------------------------------------------------
 
     def finish(
@@ -311,7 +329,10 @@ class Run:
                 stacklevel=_caller_level(),
             )
 
-    def _submit(self, payload: pb.SampleBatch | pb.ArtifactLogged | pb.SummaryUpdate) -> None:
+    def _submit(
+        self,
+        payload: pb.SampleBatch | pb.ArtifactLogged | pb.SummaryUpdate | pb.RunStartedContinued,
+    ) -> None:
         self._check_active()
         self._recorder.submit(payload)
 

@@ -58,10 +58,13 @@ def _sort_key(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.command("runs")
 @click.option("--project", "-p", help="only this project")
 @click.option("--tag", "-t", help="only runs with this tag")
+@click.option("--group", "-g", help="only runs of this group (a sweep: its trials and itself)")
 @click.option(
     "--status",
     "-s",
-    type=click.Choice(["running", "finished", "failed", "killed", "crashed", "delayed", "stalled"]),
+    type=click.Choice(
+        ["running", "finished", "failed", "killed", "pruned", "crashed", "delayed", "stalled"]
+    ),
 )
 @click.option("--name", help="only runs with this name")
 @click.option(
@@ -87,6 +90,7 @@ def runs_command(
     ctx: click.Context,
     project: str | None,
     tag: str | None,
+    group: str | None,
     status: str | None,
     name: str | None,
     columns: list[str] | None,
@@ -98,7 +102,9 @@ def runs_command(
     metrics; choose columns with --columns and order with --sort."""
     fetch = _MAX_SORTED if sort else limit
     with store_for_query(settings_from(ctx), "runstream runs") as client:
-        found = queries.list_runs(client, queries.RunFilter(project, tag, status, name, fetch))
+        found = queries.list_runs(
+            client, queries.RunFilter(project, tag, status, name, fetch, group=group)
+        )
         ids = [run["run_id"] for run in found]
         params = param_matrix(queries.params(client, ids)) if ids else {}
         metrics = metric_matrix(queries.final_metrics(client, ids)) if ids else {}
