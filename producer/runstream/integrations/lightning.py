@@ -42,6 +42,7 @@ except ImportError:  # only the older package names are installed
 import runstream
 
 from ..errors import TrackingWarning
+from ._config import plain_config
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -125,7 +126,7 @@ class RunstreamLogger(Logger):
     ) -> None:
         if isinstance(params, Namespace):
             params = vars(params)
-        self.experiment.add_config(_plain(dict(params or {})))
+        self.experiment.add_config(plain_config(dict(params or {})))
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -192,23 +193,3 @@ class RunstreamLogger(Logger):
         """End the run the logger started (a run it adopted is left to its owner)."""
         if self._owned and self._run is not None:
             self._run.finish()
-
-
-def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Hyperparameters as config values: nested mappings kept, scalars and lists of
-    scalars as they are, anything else (a class, a callable, a tensor) as its text."""
-    plain: dict[str, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, Namespace):
-            value = vars(value)
-        if isinstance(value, Mapping):
-            plain[str(key)] = _plain(value)
-        elif value is None or isinstance(value, bool | int | float | str):
-            plain[str(key)] = value
-        elif isinstance(value, list | tuple) and all(
-            isinstance(item, bool | int | float | str) for item in value
-        ):
-            plain[str(key)] = list(value)
-        else:
-            plain[str(key)] = str(value)
-    return plain
