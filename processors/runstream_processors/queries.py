@@ -204,3 +204,34 @@ def _engine_message(exc: Exception) -> str:
             text = text.split(marker, 1)[1]
             break
     return text.split("\n", 1)[0]
+
+
+def group_trials(client: Any, group: str, objective: str) -> list[Row]:
+    """The runs of ``group`` but its sweep record, each with its value of ``objective``: the
+    final value of that metric (``split.key``), else the summary entry of that name."""
+    return rows(
+        client,
+        "SELECT s.run_id AS run_id, s.name AS name, "
+        "if(m.run_id != '', m.last_value, u.value_number) AS objective "
+        "FROM (SELECT run_id, any(name) AS name FROM runstream.runs_started "
+        "      WHERE run_group = {group:String} AND job_type != 'sweep' GROUP BY run_id) AS s "
+        "LEFT JOIN (SELECT run_id, last_value FROM runstream.run_metrics "
+        "           WHERE metric = {objective:String}) AS m ON m.run_id = s.run_id "
+        "LEFT JOIN (SELECT run_id, value_number FROM runstream.run_summary "
+        "           WHERE key = {objective:String} AND value_type != 'text') AS u "
+        "      ON u.run_id = s.run_id "
+        "WHERE m.run_id != '' OR u.run_id != '' ORDER BY s.name",
+        {"group": group, "objective": objective},
+    )
+
+
+def sweep_settings(client: Any, group: str) -> dict[str, str]:
+    """The ``sweep.*`` config of the group's sweep record (``runstream.sweep``), if any."""
+    found = rows(
+        client,
+        "SELECT key, any(value_text) AS value FROM runstream.params "
+        "WHERE key LIKE 'sweep.%' AND run_id IN (SELECT run_id FROM runstream.runs_started "
+        "WHERE run_group = {group:String} AND job_type = 'sweep') GROUP BY key",
+        {"group": group},
+    )
+    return {row["key"]: row["value"] for row in found}

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("runs", "runs_command"),
     "show": ("show", "show_command"),
     "compare": ("compare", "compare_command"),
+    "importance": ("importance", "importance_command"),
     "sql": ("sql", "sql_command"),
     "worker": ("worker", "worker_command"),
     "sync": ("sync", "sync_command"),

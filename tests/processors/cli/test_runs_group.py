@@ -65,3 +65,44 @@ def test_runs_group_lists_a_sweep_its_trials_and_nothing_else(store: Settings) -
     config = {entry["key"]: entry["value"] for entry in shown["params"]}
     assert config["sweep.objective"] == "eval.loss"
     assert config["sweep.goal"] == "minimize"
+
+
+def test_importance_ranks_a_sweeps_params_by_their_hold_on_its_objective(
+    store: Settings,
+) -> None:
+    from scipy import stats
+
+    lrs = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    noise = [3, 1, 2, 3, 1, 2]
+    optimizers = ["adam", "adam", "sgd", "adam", "sgd", "sgd"]
+    losses = [lr * 2 + n / 100 for lr, n in zip(lrs, noise, strict=True)]
+    with runstream.sweep("tests", "imp", objective="eval.loss") as search:
+        for index, lr in enumerate(lrs):
+            config = {"lr": lr, "noise": noise[index], "opt": optimizers[index], "width": 8}
+            with search.trial(f"t{index}", config=config, **QUIET) as trial:
+                trial.log({"loss": losses[index]}, step=0, split="eval")
+            search.record(trial, losses[index])
+
+    found = json.loads(invoke("importance", "imp", "--format", "json"))
+    by_param = {row["param"]: row for row in found}
+    assert found[0]["param"] == "lr"
+    assert set(by_param) == {"lr", "noise", "opt"}  # width is the same everywhere
+    assert by_param["lr"]["rho"] == pytest.approx(1.0)
+    rho = stats.spearmanr(noise, losses).statistic
+    assert by_param["noise"]["rho"] == pytest.approx(rho, abs=1e-4)
+    assert by_param["noise"]["importance"] == pytest.approx(abs(rho), abs=1e-4)
+    groups = [
+        [loss for loss, o in zip(losses, optimizers, strict=True) if o == g]
+        for g in ("adam", "sgd")
+    ]
+    mean = sum(losses) / len(losses)
+    between = sum(len(g) * (sum(g) / len(g) - mean) ** 2 for g in groups)
+    total = sum((loss - mean) ** 2 for loss in losses)
+    assert by_param["opt"]["importance"] == pytest.approx((between / total) ** 0.5, abs=1e-4)
+    assert by_param["opt"]["kind"] == "categorical" and by_param["opt"]["runs"] == 6
+    by_summary = json.loads(
+        invoke("importance", "imp", "--objective", "eval.loss", "--format", "json")
+    )
+    assert by_summary == found
+    result = CliRunner().invoke(cli, ["importance", "nosuch"])
+    assert result.exit_code != 0 and "--objective" in result.output
