@@ -58,6 +58,7 @@ class RunstreamCallback:
         self._init_kwargs = init_kwargs
         self.sweep: Sweep | None = None
         self._runs: dict[int, Run] = {}
+        self._space: set[str] = set()
 
     # -- the objective's side ------------------------------------------------------
 
@@ -176,8 +177,13 @@ class RunstreamCallback:
 
     def _note_space(self, distributions: Mapping[str, Any]) -> None:
         assert self.sweep is not None
-        space = {name: _dimension(distribution) for name, distribution in distributions.items()}
+        space = {
+            name: _dimension(distribution)
+            for name, distribution in distributions.items()
+            if name not in self._space
+        }
         if space:
+            self._space.update(space)
             self.sweep.add_space(space)
 
 

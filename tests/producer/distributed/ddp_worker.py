@@ -43,12 +43,15 @@ def main() -> None:
     time.sleep(0.3)  # a system sample per rank
     if run.placement.is_main:
         run.summary["final_weight"] = float(weight.sum())
+    else:
+        run.summary["rank_1_only"] = 1.0  # not recorded: rank 0 owns the summary (warned)
     dist.barrier()
     if mode == "die" and rank == 1:
         time.sleep(0.5)  # its metrics reach the spool, then the process dies
         os._exit(3)
-    run.finish()
+    report = run.finish()
     dist.destroy_process_group()
+    print(f"rank {rank} run {run.id} not_recorded={sorted(report.not_recorded)}", file=sys.stderr)
     print(f"rank {rank} run {run.id}")
 
 

@@ -49,6 +49,8 @@ def test_two_gloo_ranks_are_one_run_finished_when_both_finish(
     done = _run_job(runstream_dir, tmp_path, "finish")
     for result in done:
         assert result.returncode == 0, result.stderr[-3000:]
+    assert "summary on rank 1: rank 0 owns the run's summary" in done[1].stderr
+    assert "not_recorded=[]" in done[0].stderr
     run_ids = {line.split()[-1] for result in done for line in result.stdout.splitlines()}
     assert len(run_ids) == 1, run_ids
     (run_id,) = run_ids
