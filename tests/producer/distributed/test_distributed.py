@@ -145,3 +145,48 @@ def test_ranks_of_one_launcher_job_derive_the_same_run_id_and_other_jobs_another
     assert shared_run_id("p", other, lambda: "fresh") not in ids
     assert shared_run_id("q", rank0, lambda: "fresh") not in ids
     assert len(job_run_id("p", "x")) == 32
+
+
+ENV_RANK = """
+import runstream
+run = runstream.init(project="ddp", name="elastic", config={"lr": 0.5}, capture_code=False,
+                     capture_env=False, system_interval=None, heartbeat_interval=0.2)
+run.log({"loss": 1.0 + run.placement.rank}, step=0)
+run.finish()
+print(run.id)
+"""
+
+
+def test_ranks_of_a_torchrun_job_join_by_its_run_id_without_a_process_group(
+    runstream_dir: Settings,
+) -> None:
+    """torchrun's variables alone (no torch imported): the id comes from TORCHELASTIC_RUN_ID."""
+    ids = set()
+    for rank in (1, 0):  # rank 1 first: the run is one whichever rank starts it
+        env = {
+            **os.environ,
+            "RUNSTREAM_DIR": str(runstream_dir.root),
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "TORCHELASTIC_RUN_ID": "job-42",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", ENV_RANK], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        ids.add(done.stdout.strip())
+    assert ids == {job_run_id("ddp", "torchelastic:job-42")}
+    with store(runstream_dir) as client:
+        assert client.query("SELECT name, status FROM runstream.runs").result_rows == [
+            ("elastic", "finished")
+        ]
+        assert client.query(
+            "SELECT rank, value FROM runstream.metrics ORDER BY rank"
+        ).result_rows == [(0, 1.0), (1, 2.0)]
+        assert client.query(
+            "SELECT world_size, distributed_job FROM runstream.runs_started"
+        ).result_rows == [(2, "torchelastic:job-42")]
+        assert client.query(
+            "SELECT ranks_seen, ranks_finished, status FROM runstream.run_ranks"
+        ).result_rows == [(2, 2, "finished")]
