@@ -238,8 +238,10 @@ class Run:
     def add_config(self, config: object) -> None:
         """Record config keys known only after the start: a sweep trial's sampled params.
 
-        ``config`` is flattened like ``init``'s; the keys join the run's params. Invalid
-        input is counted and warned about (a strict run raises), like :meth:`log`'s.
+        ``config`` is flattened like ``init``'s; the keys join the run's params (sent as
+        ``RunStartedContinued``; on a rank other than 0 nothing is sent: rank 0 owns the
+        config). Invalid input is counted and warned about (a strict run raises), like
+        :meth:`log`'s.
         """
         self._check_active()
         try:
