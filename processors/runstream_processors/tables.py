@@ -76,6 +76,7 @@ LIVENESS = Table(
         "heartbeat_interval_ms": UINT32,
         "last_log": TIMESTAMP,
         "log_calls": UINT64,
+        "rank": UINT32,
     },
 )
 """Per run (max of each, so replays change nothing): the newest event time, the heartbeat

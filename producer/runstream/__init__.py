@@ -43,8 +43,9 @@ from .watcher import Watch
 if typing.TYPE_CHECKING:
     from .init import init
     from .run import Run
+    from .sweeps import Sweep, sweep
 
-_LAZY = {"init": ".init", "Run": ".run"}
+_LAZY = {"init": ".init", "Run": ".run", "Sweep": ".sweeps", "sweep": ".sweeps"}
 """Public names imported on first access (PEP 562), from these modules."""
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "ServiceUnavailableError",
     "SpoolError",
     "Status",
+    "Sweep",
     "TrackingWarning",
     "TransientError",
     "Watch",
@@ -70,6 +72,7 @@ __all__ = [
     "log",
     "log_artifact",
     "log_samples",
+    "sweep",
     "watch",
 ]
 

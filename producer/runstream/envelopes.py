@@ -35,9 +35,11 @@ def new_id() -> str:
 class EnvelopeFactory:
     """Wraps payloads of one run; used from the recorder thread only, so ``seq`` is ordered."""
 
-    def __init__(self, project: str, run_id: str) -> None:
+    def __init__(self, project: str, run_id: str, rank: int = 0) -> None:
         self.project = project
         self.run_id = run_id
+        self.rank = rank
+        """This process's rank in a distributed job (0 otherwise): on every envelope."""
         self._seq = 0
 
     def wrap(self, payload: Payload) -> pb.Envelope:
@@ -49,6 +51,7 @@ class EnvelopeFactory:
             seq=self._seq,
             time_unix_nano=time.time_ns(),
             sdk_version=__version__,
+            rank=self.rank,
         )
         getattr(envelope, _FIELD_BY_MESSAGE[payload.DESCRIPTOR.full_name]).CopyFrom(payload)
         return envelope

@@ -15,6 +15,7 @@ from .capture.git import GitState, capture_run_code
 from .capture.seeds import determinism_settings, seed_everything
 from .capture.system import SystemSampler
 from .config import ParamValue, flatten_config, to_params
+from .distributed import Placement, detect, shared_run_id
 from .envelopes import EnvelopeFactory, fit_run_started, new_id
 from .errors import InvalidInputError
 from .limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, project_problem, safe_text, text_problem
@@ -60,15 +61,95 @@ def init(
     never ends a training job; ``strict=True`` (default: ``RUNSTREAM_STRICT``) raises.
     """
     _active.ensure_none_active()
+    run = _open(
+        project,
+        name,
+        config=config,
+        tags=tags,
+        group=group,
+        job_type=job_type,
+        seed=seed,
+        notes=notes,
+        dir=dir,
+        capture_code=capture_code,
+        capture_env=capture_env,
+        system_interval=system_interval,
+        heartbeat_interval=heartbeat_interval,
+        flush_interval=flush_interval,
+        strict=strict,
+        placement=detect(),
+    )
+    _active.activate(run)
+    _signals.install()
+    run._recorder.start()
+    return run
+
+
+def open_detached(
+    project: str,
+    name: str,
+    *,
+    config: object = None,
+    group: str = "",
+    job_type: str = "",
+    dir: str | os.PathLike[str] | None = None,
+    strict: bool | None = None,
+) -> Run:
+    """A run that is not this process's active run: a sweep's own record, open while its
+    trials (each the active run in turn) come and go. No code, environment or system
+    capture: the trials have those."""
+    run = _open(
+        project,
+        name,
+        config=config,
+        tags=(),
+        group=group,
+        job_type=job_type,
+        seed=None,
+        notes="",
+        dir=dir,
+        capture_code=False,
+        capture_env=False,
+        system_interval=None,
+        heartbeat_interval=10.0,
+        flush_interval=0.2,
+        strict=strict,
+        placement=Placement(),
+    )
+    run._recorder.start()
+    return run
+
+
+def _open(
+    project: str,
+    name: str | None,
+    *,
+    config: object,
+    tags: Sequence[str],
+    group: str,
+    job_type: str,
+    seed: int | None,
+    notes: str,
+    dir: str | os.PathLike[str] | None,
+    capture_code: bool,
+    capture_env: bool,
+    system_interval: float | None,
+    heartbeat_interval: float,
+    flush_interval: float,
+    strict: bool | None,
+    placement: Placement,
+) -> Run:
+    """The run, its start submitted; its recorder not started yet."""
     _check_names(project, name, tags, notes)
     _check_group(group, job_type)
     params = flatten_config(config)  # raises before anything is created
     settings = load_settings(dir)
     if seed is not None:
         seed_everything(seed)
-    run_id = new_id()
+    run_id = shared_run_id(project, placement, new_id)
     run_name = name or _default_name(run_id)
-    factory = EnvelopeFactory(project, run_id)
+    factory = EnvelopeFactory(project, run_id, rank=placement.rank)
+    owner = placement.is_main or not placement.job
     artifacts = open_artifact_sink(settings)  # no request yet: the uploader connects lazily
     recorder = Recorder(
         factory,
@@ -78,25 +159,27 @@ def init(
         ),
         system_sampler=SystemSampler() if system_interval else None,
     )
-    started, diff = _run_started(
-        run_name,
-        tags,
-        (group, job_type),
-        params,
-        seed,
-        notes,
-        heartbeat_interval,
-        capture_code,
-        capture_env,
-        artifacts,
-    )
-    payloads, truncated = fit_run_started(started)
-    if truncated:
-        recorder.counters.not_recorded["run_started.truncated"] += truncated
-    for payload in payloads:
-        recorder.submit(payload)
-    if diff is not None:
-        recorder.submit(diff)
+    if owner:  # the other ranks of a job join rank 0's run: their first heartbeat says so
+        started, diff = _run_started(
+            run_name,
+            tags,
+            (group, job_type),
+            params,
+            seed,
+            notes,
+            heartbeat_interval,
+            capture_code,
+            capture_env,
+            artifacts,
+        )
+        _place(started, placement)
+        payloads, truncated = fit_run_started(started)
+        if truncated:
+            recorder.counters.not_recorded["run_started.truncated"] += truncated
+        for payload in payloads:
+            recorder.submit(payload)
+        if diff is not None:
+            recorder.submit(diff)
     run = Run(
         project=project,
         run_id=run_id,
@@ -107,10 +190,9 @@ def init(
         factory=factory,
         artifacts=artifacts,
         strict=settings.strict if strict is None else strict,
+        placement=placement,
+        owner=owner,
     )
-    _active.activate(run)
-    _signals.install()
-    recorder.start()
     return run
 
 
@@ -160,6 +242,12 @@ def _run_started(
         )
     )
     return started, diff
+
+
+def _place(started: pb.RunStarted, placement: Placement) -> None:
+    if placement.distributed:
+        started.world_size = placement.world_size if placement.job else 1
+        started.distributed_job = placement.job
 
 
 def _store_diff(git: GitState, artifacts: ArtifactSink) -> pb.ArtifactLogged | None:

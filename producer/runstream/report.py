@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Status = Literal["finished", "failed", "killed"]
+Status = Literal["finished", "failed", "killed", "pruned"]
+"""``pruned``: stopped early on purpose by a sweep's pruner (a trial, not a failure)."""
 
 
 @dataclass(frozen=True)

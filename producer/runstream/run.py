@@ -16,7 +16,8 @@ from types import TracebackType
 from typing import Any
 
 from .artifacts import ArtifactSink
-from .config import ParamValue
+from .config import ParamValue, flatten_config, to_params
+from .distributed import Placement
 from .envelopes import EnvelopeFactory
 from .errors import (
     InvalidInputError,
@@ -49,6 +50,7 @@ _STATUS = {
     "finished": pb.RUN_STATUS_FINISHED,
     "failed": pb.RUN_STATUS_FAILED,
     "killed": pb.RUN_STATUS_KILLED,
+    "pruned": pb.RUN_STATUS_PRUNED,
 }
 
 
@@ -75,6 +77,8 @@ class Run:
         factory: EnvelopeFactory,
         artifacts: ArtifactSink,
         strict: bool = False,
+        placement: Placement | None = None,
+        owner: bool = True,
     ) -> None:
         self.project = project
         self.id = run_id
@@ -83,7 +87,10 @@ class Run:
         self.settings = settings
         self.strict = strict
         """Raise on invalid input (the default counts it and warns once; see :meth:`log`)."""
-        self.summary = Summary(self._submit, self._refuse)
+        self.placement = placement or Placement()
+        """This process's rank and world size: the ranks of one distributed job share a run."""
+        self._owner = owner
+        self.summary = Summary(self._submit_summary, self._refuse)
         self._recorder = recorder
         self._factory = factory
         self._artifacts = artifacts
@@ -300,6 +307,26 @@ class Run:
         )
         return stored.sha256
 
+    def add_config(self, config: object) -> None:
+        """Record config keys known only after the start: a sweep trial's sampled params.
+
+        ``config`` is flattened like ``init``'s; the keys join the run's params (sent as
+        ``RunStartedContinued``; on a rank other than 0 nothing is sent: rank 0 owns the
+        config). Invalid input is counted and warned about (a strict run raises), like
+        :meth:`log`'s.
+        """
+        self._check_active()
+        try:
+            params = flatten_config(config)
+            wire = to_params(params, Scrubber())
+        except InvalidInputError as error:
+            self._refuse(error)
+            return
+        if not params or not self._owner:
+            return
+        self.config.update(params)
+        self._submit(pb.RunStartedContinued(params=wire))
+
     # -- lifecycle ---------------------------------------------------------------
 
     def finish(
@@ -334,7 +361,9 @@ class Run:
             counters.not_recorded["metric values rejected as invalid"] += self._rejected
         with self._refused_lock:
             counters.not_recorded.update(self._refused)
-        final = pb.RunFinished(status=_STATUS[status], summary=self.summary.to_params())
+        final = pb.RunFinished(
+            status=_STATUS[status], summary=self.summary.to_params() if self._owner else []
+        )
         not_recorded = self._recorder.close(timeout, final)
         return RunReport(
             run_id=self.id,
@@ -376,9 +405,25 @@ class Run:
                 stacklevel=_caller_level(),
             )
 
-    def _submit(self, payload: pb.SampleBatch | pb.ArtifactLogged | pb.SummaryUpdate) -> None:
+    def _submit(
+        self,
+        payload: pb.SampleBatch | pb.ArtifactLogged | pb.SummaryUpdate | pb.RunStartedContinued,
+    ) -> None:
         self._check_active()
         self._recorder.submit(payload)
+
+    def _submit_summary(self, update: pb.SummaryUpdate) -> None:
+        if self._owner:
+            self._submit(update)
+            return
+        self._check_active()
+        rank = self.placement.rank
+        self._count(
+            f"summary on rank {rank}: rank 0 owns the run's summary",
+            len(update.entries),
+            f"summary {[entry.key for entry in update.entries]} on rank {rank}: rank 0 owns "
+            "the summary of a distributed run (set it there, e.g. if run.placement.is_main)",
+        )
 
     def _check_active(self) -> None:
         if self._finished:

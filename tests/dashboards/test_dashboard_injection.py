@@ -69,7 +69,9 @@ class Seeded:
 
 def log_runs() -> dict[str, tuple[str, str]]:
     runs: dict[str, tuple[str, str]] = {}
-    with runstream.init(project="tests", name="baseline", tags=["ok"], system_interval=None) as r:
+    with runstream.init(
+        project="tests", name="baseline", tags=["ok"], group="sweep-a", system_interval=None
+    ) as r:
         for step in range(20):
             r.log({"loss": 1 / (1 + step), "accuracy": step / 20}, step=step, split="train")
         runs[r.id] = ("baseline", "tests")
@@ -79,6 +81,7 @@ def log_runs() -> dict[str, tuple[str, str]]:
             project=project,
             name=hostile,
             tags=[hostile, "hostile"],
+            group=hostile if index % 2 else "",  # groups are free text: hostile too
             config={hostile: hostile},
             system_interval=None,
         ) as r:
@@ -146,6 +149,7 @@ class Truth:
     runs: dict[str, tuple[str, str]]  # id: (name, project)
     final: dict[tuple[str, str], float]  # (id, metric): last_value
     curves: set[tuple[str, str]]  # (id, metric) with finite points
+    groups: dict[str, str]  # id: group, hex-encoded as the group variable's values are
 
     def metrics_of(self, projects: set[str]) -> set[str]:
         return {m for (run, m) in self.final if self.runs[run][1] in projects}
@@ -173,7 +177,14 @@ def truth(client: Any, seeded: Seeded) -> Truth:
         ).result_rows
     )
     assert set(HOSTILE) <= {metric for _, metric in final}
-    return Truth(runs, final, curves)
+    groups = {
+        run_id: group.encode().hex().upper()
+        for run_id, group in client.query(
+            "SELECT run_id, any(run_group) FROM runstream.runs_started GROUP BY run_id"
+        ).result_rows
+    }
+    assert len(set(groups.values())) > 2
+    return Truth(runs, final, curves, groups)
 
 
 def chosen(value: Value) -> set[str]:
@@ -235,8 +246,13 @@ def check_panel(
     runs = {run for run in chosen(values["run"]) if run in truth.runs}
     picked = values["metric"]  # single-valued, but a link may still give it a list
     metric = "{" + ",".join(picked) + "}" if isinstance(picked, list) else picked
+    groups = chosen(values["group"])
     if panel_id == 1:
-        expected = {run for run, (_, project) in truth.runs.items() if project in projects}
+        expected = {
+            run
+            for run, (_, project) in truth.runs.items()
+            if project in projects and truth.groups[run] in groups
+        }
         assert {row["id"] for row in named} == expected
         for row in named:
             if (row["id"], metric) in truth.final:
@@ -316,6 +332,12 @@ def test_variables_list_what_was_logged(client: Any, truth: Truth, path: Path) -
     assert {value for value, _ in variables["run"].options} == set(truth.runs)
     metrics = [value for value, _ in variables["metric"].options]
     assert set(metrics) == truth.metrics_of(set(PROJECTS)) and set(HOSTILE) <= set(metrics)
+    assert {value for value, _ in variables["group"].options} == set(truth.groups.values())
+    for group in set(truth.groups.values()):
+        one = variable_options(client, path, {"group": [group]})
+        assert {value for value, _ in one["run"].options} == {
+            run for run, chosen_group in truth.groups.items() if chosen_group == group
+        }
     for project in PROJECTS:
         one = variable_options(client, path, {"project": [project]})
         assert {value for value, _ in one["run"].options} == {

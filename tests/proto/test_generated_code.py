@@ -91,7 +91,7 @@ def _numbers_per_block(text: str) -> dict[str, list[int]]:
 def test_no_message_or_enum_uses_a_number_twice() -> None:
     numbers = _numbers_per_block(PROTO_FILE.read_text())
     assert {"Envelope", "MetricBatch", "RunStatus"} <= set(numbers), "the parser missed blocks"
-    assert len(numbers["Envelope"]) == 17  # 6 header fields + 11 payloads in the oneof
+    assert len(numbers["Envelope"]) == 18  # 7 header fields + 11 payloads in the oneof
     for block, used in numbers.items():
         duplicates = sorted({number for number in used if used.count(number) > 1})
         assert not duplicates, f"{block} uses field numbers {duplicates} more than once"

@@ -70,13 +70,15 @@ def _sort_key(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.command("runs")
 @click.option("--project", "-p", help="only this project")
 @click.option("--tag", "-t", help="only runs with this tag")
+@click.option("--group", "-g", help="only runs of this group (a sweep: its trials and itself)")
 @click.option(
     "--status",
     "-s",
-    type=click.Choice(["running", "finished", "failed", "killed", "crashed", "delayed", "stalled"]),
+    type=click.Choice(
+        ["running", "finished", "failed", "killed", "pruned", "crashed", "delayed", "stalled"]
+    ),
 )
 @click.option("--name", help="only runs with this name")
-@click.option("--group", "-g", help="only runs of this group (a sweep, a distributed job)")
 @click.option(
     "--where",
     "-w",
@@ -108,9 +110,9 @@ def runs_command(
     ctx: click.Context,
     project: str | None,
     tag: str | None,
+    group: str | None,
     status: str | None,
     name: str | None,
-    group: str | None,
     where: str | None,
     columns: list[str] | None,
     sort: tuple[str, bool] | None,

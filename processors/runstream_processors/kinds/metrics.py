@@ -28,6 +28,7 @@ METRICS = Table(
         "time": TIMESTAMP,
         "event_id": STRING,
         "idx": UINT32,
+        "rank": UINT32,
     },
 )
 _WIDTHS = {"row_lengths": 4, "steps": 8, "time_unix_nano": 8, "key_index": 4, "values": 8}
@@ -101,11 +102,12 @@ class MetricColumns:
                 values,
                 np.repeat(np.frombuffer(batch.time_unix_nano, dtype="<i8"), lengths),
                 np.arange(count, dtype=np.uint32),
+                np.full(count, envelope.rank, np.uint32),
             )
         )
 
     def build(self) -> pa.Table:
-        project, run_id, event_id, split, key, step, value, time, idx = (
+        project, run_id, event_id, split, key, step, value, time, idx, rank = (
             np.concatenate(column) for column in zip(*self._parts, strict=True)
         )
         strings = self._strings
@@ -120,6 +122,7 @@ class MetricColumns:
                 "time": pa.array(time).cast(TIMESTAMP),
                 "event_id": strings["event_id"].array(event_id),
                 "idx": pa.array(idx),
+                "rank": pa.array(rank),
             }
         )
 

@@ -74,6 +74,7 @@ class Registry:
                 heartbeat_interval_ms=kind.heartbeat_interval_ms(envelope),
                 last_log=last_log,
                 log_calls=log_calls,
+                rank=envelope.rank,
             )
             out.row(
                 EVENTS_SEEN,

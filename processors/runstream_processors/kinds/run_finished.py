@@ -6,7 +6,7 @@ import pyarrow as pa
 from runstream.wire import events_pb2 as pb
 
 from ..errors import InvalidEventError
-from ..tables import STRING, TIMESTAMP, UINT64, Table, TableRows
+from ..tables import STRING, TIMESTAMP, UINT32, UINT64, Table, TableRows
 from .base import Kind, event_ids
 from .checks import check_keys
 from .summary import summary_rows
@@ -21,12 +21,14 @@ RUNS_FINISHED = Table(
         "not_recorded": pa.map_(STRING, UINT64),
         "nonfinite_values": UINT64,
         "event_id": STRING,
+        "rank": UINT32,
     },
 )
 STATUS_NAMES = {
     pb.RUN_STATUS_FINISHED: "finished",
     pb.RUN_STATUS_FAILED: "failed",
     pb.RUN_STATUS_KILLED: "killed",
+    pb.RUN_STATUS_PRUNED: "pruned",
 }
 """The statuses a run can end with; anything else is refused, never stored."""
 
@@ -49,6 +51,7 @@ def rows(envelope: pb.Envelope, out: TableRows) -> None:
         end_time=envelope.time_unix_nano,
         not_recorded=dict(finished.not_recorded),
         nonfinite_values=finished.nonfinite_values,
+        rank=envelope.rank,
     )
     summary_rows(envelope, out, finished.summary)
 

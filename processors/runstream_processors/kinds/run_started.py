@@ -60,6 +60,8 @@ RUNS_STARTED = Table(
         "environment_variables": STRING_MAP,
         "determinism": STRING_MAP,
         "event_id": STRING,
+        "world_size": UINT32,
+        "distributed_job": STRING,
     },
 )
 PARAMS = Table(
@@ -128,6 +130,8 @@ def rows(envelope: pb.Envelope, out: TableRows) -> None:
         cuda_version=env.cuda_version,
         environment_variables=dict(env.variables),
         determinism=dict(env.determinism),
+        world_size=max(started.world_size, 1),
+        distributed_job=started.distributed_job,
     )
     params_and_packages(envelope, out, started.params, env.packages)
 

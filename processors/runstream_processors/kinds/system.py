@@ -19,6 +19,7 @@ SYSTEM = Table(
         "value": FLOAT64,
         "event_id": STRING,
         "idx": UINT32,
+        "rank": UINT32,
     },
 )
 
@@ -42,6 +43,7 @@ def rows(envelope: pb.Envelope, out: TableRows) -> None:
         key=[keys[i] for i in stats.key_index],
         time=list(stats.time_unix_nano),
         value=list(stats.values),
+        rank=[envelope.rank] * len(stats.values),
     )
 
 

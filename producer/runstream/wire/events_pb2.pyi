@@ -39,6 +39,8 @@ class _RunStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunStatus.V
     RUN_STATUS_FINISHED: _RunStatus.ValueType  # 1
     RUN_STATUS_FAILED: _RunStatus.ValueType  # 2
     RUN_STATUS_KILLED: _RunStatus.ValueType  # 3
+    RUN_STATUS_PRUNED: _RunStatus.ValueType  # 4
+    """stopped early on purpose by a sweep's pruner (Optuna)"""
 
 class RunStatus(_RunStatus, metaclass=_RunStatusEnumTypeWrapper): ...
 
@@ -46,6 +48,8 @@ RUN_STATUS_UNSPECIFIED: RunStatus.ValueType  # 0
 RUN_STATUS_FINISHED: RunStatus.ValueType  # 1
 RUN_STATUS_FAILED: RunStatus.ValueType  # 2
 RUN_STATUS_KILLED: RunStatus.ValueType  # 3
+RUN_STATUS_PRUNED: RunStatus.ValueType  # 4
+"""stopped early on purpose by a sweep's pruner (Optuna)"""
 Global___RunStatus: _TypeAlias = RunStatus  # noqa: Y015
 
 @_typing.final
@@ -60,6 +64,7 @@ class Envelope(_message.Message):
     SEQ_FIELD_NUMBER: _builtins.int
     TIME_UNIX_NANO_FIELD_NUMBER: _builtins.int
     SDK_VERSION_FIELD_NUMBER: _builtins.int
+    RANK_FIELD_NUMBER: _builtins.int
     RUN_STARTED_FIELD_NUMBER: _builtins.int
     METRICS_FIELD_NUMBER: _builtins.int
     SYSTEM_FIELD_NUMBER: _builtins.int
@@ -81,6 +86,8 @@ class Envelope(_message.Message):
     time_unix_nano: _builtins.int
     """producer wall clock when the event was made"""
     sdk_version: _builtins.str
+    rank: _builtins.int
+    """the sending process's rank in a distributed job; 0 otherwise"""
     @_builtins.property
     def run_started(self) -> Global___RunStarted: ...
     @_builtins.property
@@ -112,6 +119,7 @@ class Envelope(_message.Message):
         seq: _builtins.int = ...,
         time_unix_nano: _builtins.int = ...,
         sdk_version: _builtins.str = ...,
+        rank: _builtins.int = ...,
         run_started: Global___RunStarted | None = ...,
         metrics: Global___MetricBatch | None = ...,
         system: Global___SystemStats | None = ...,
@@ -126,7 +134,7 @@ class Envelope(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "dataset", b"dataset", "evaluation", b"evaluation", "heartbeat", b"heartbeat", "metrics", b"metrics", "payload", b"payload", "run_finished", b"run_finished", "run_started", b"run_started", "run_started_continued", b"run_started_continued", "samples", b"samples", "summary", b"summary", "system", b"system"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "dataset", b"dataset", "evaluation", b"evaluation", "event_id", b"event_id", "heartbeat", b"heartbeat", "metrics", b"metrics", "payload", b"payload", "project", b"project", "run_finished", b"run_finished", "run_id", b"run_id", "run_started", b"run_started", "run_started_continued", b"run_started_continued", "samples", b"samples", "sdk_version", b"sdk_version", "seq", b"seq", "summary", b"summary", "system", b"system", "time_unix_nano", b"time_unix_nano"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "dataset", b"dataset", "evaluation", b"evaluation", "event_id", b"event_id", "heartbeat", b"heartbeat", "metrics", b"metrics", "payload", b"payload", "project", b"project", "rank", b"rank", "run_finished", b"run_finished", "run_id", b"run_id", "run_started", b"run_started", "run_started_continued", b"run_started_continued", "samples", b"samples", "sdk_version", b"sdk_version", "seq", b"seq", "summary", b"summary", "system", b"system", "time_unix_nano", b"time_unix_nano"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["run_started", "metrics", "system", "samples", "artifact", "dataset", "run_finished", "heartbeat", "summary", "run_started_continued", "evaluation"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
@@ -396,6 +404,8 @@ class RunStarted(_message.Message):
     NOTES_FIELD_NUMBER: _builtins.int
     GROUP_FIELD_NUMBER: _builtins.int
     JOB_TYPE_FIELD_NUMBER: _builtins.int
+    WORLD_SIZE_FIELD_NUMBER: _builtins.int
+    DISTRIBUTED_JOB_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     working_dir: _builtins.str
     has_seed: _builtins.bool
@@ -406,6 +416,10 @@ class RunStarted(_message.Message):
     """runs that belong together: a sweep, a distributed job, an ablation"""
     job_type: _builtins.str
     """what the run does within its group: train, eval, preprocess, ..."""
+    world_size: _builtins.int
+    """processes of a distributed job that join this run (0 or 1: one)"""
+    distributed_job: _builtins.str
+    """where the run id came from: torchelastic:<id>, slurm:<id>, ..."""
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -434,10 +448,12 @@ class RunStarted(_message.Message):
         notes: _builtins.str = ...,
         group: _builtins.str = ...,
         job_type: _builtins.str = ...,
+        world_size: _builtins.int = ...,
+        distributed_job: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "git", b"git"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "environment", b"environment", "git", b"git", "group", b"group", "has_seed", b"has_seed", "heartbeat_interval_ms", b"heartbeat_interval_ms", "job_type", b"job_type", "name", b"name", "notes", b"notes", "params", b"params", "seed", b"seed", "tags", b"tags", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "distributed_job", b"distributed_job", "environment", b"environment", "git", b"git", "group", b"group", "has_seed", b"has_seed", "heartbeat_interval_ms", b"heartbeat_interval_ms", "job_type", b"job_type", "name", b"name", "notes", b"notes", "params", b"params", "seed", b"seed", "tags", b"tags", "working_dir", b"working_dir", "world_size", b"world_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
