@@ -73,7 +73,7 @@ def list_runs(client: Any, where: RunFilter) -> list[Row]:
     return rows(
         client,
         "SELECT project, run_id, name, status, start_time, duration_s, tags, run_group, "
-        "job_type, user, git_commit, steps_per_s "
+        "job_type, user, git_commit, steps_per_s, alerts "
         f"FROM runstream.run_table WHERE {' AND '.join(conditions)} "
         f"ORDER BY {order}, run_id LIMIT {{limit:UInt32}}",
         parameters,
@@ -201,17 +201,6 @@ def samples(client: Any, run_id: str, limit: int = 10) -> list[Row]:
         "WHERE run_id = {id:String} ORDER BY step DESC, idx LIMIT {limit:UInt32}",
         {"id": run_id, "limit": limit},
     )
-
-
-def alert_counts(client: Any, run_ids: Sequence[str]) -> dict[str, int]:
-    """Alerts per run, ``info`` ones (a run finished) left out: what needs a look."""
-    found = rows(
-        client,
-        "SELECT run_id, count() AS alerts FROM runstream.run_alerts "
-        "WHERE run_id IN {ids:Array(String)} AND severity != 'info' GROUP BY run_id",
-        {"ids": list(run_ids)},
-    )
-    return {row["run_id"]: row["alerts"] for row in found}
 
 
 def alerts(client: Any, run_id: str) -> list[Row]:

@@ -153,12 +153,19 @@ def inputs_for(
         raise QueryError(f"which must be one of {', '.join(WHICH)}, not {which!r}")
     by_run = sweep.metrics.get(metric, {})
     column = 0 if which == "final" else (1 if goal_of(metric, goal) == "max" else 2)
+    kept = [index for index, run_id in enumerate(sweep.run_ids) if run_id in by_run]
     values = []
-    for run_id in sweep.run_ids:
-        found = by_run.get(run_id)
-        value = None if found is None else found[column]
+    for index in kept:
+        value = by_run[sweep.run_ids[index]][column]
         values.append(float("nan") if value is None else float(value))
-    return ImportanceInputs(sweep.run_ids, sweep.params, values)
+    # Runs that never logged the metric (a sweep's own run, an eval job) say nothing about
+    # it, and neither do params that only they have.
+    params = {
+        key: [column_values[index] for index in kept]
+        for key, column_values in sweep.params.items()
+        if any(column_values[index] is not None for index in kept)
+    }
+    return ImportanceInputs([sweep.run_ids[index] for index in kept], params, values)
 
 
 def compute_and_store(

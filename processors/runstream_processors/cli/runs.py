@@ -33,7 +33,7 @@ BUILTIN: dict[str, Callable[[Row], object]] = {
     "id": lambda run: run["run_id"],
     "project": lambda run: run["project"],
     "status": lambda run: run["status"],
-    "alerts": lambda run: run.get("alerts", 0),
+    "alerts": lambda run: run["alerts"] or 0,
     "tags": lambda run: run["tags"],
     "start": lambda run: run["start_time"],
     "duration_s": lambda run: round(run["duration_s"] or 0.0, 1),
@@ -152,9 +152,6 @@ def runs_command(
         params = param_matrix(queries.params(client, ids)) if ids else {}
         metrics = metric_matrix(queries.final_metrics(client, ids)) if ids else {}
         evaluated = evaluation_matrix(queries.evaluation_metrics(client, ids)) if ids else {}
-        alerts = queries.alert_counts(client, ids) if ids else {}
-    for run in found:
-        run["alerts"] = alerts.get(run["run_id"], 0)
 
     def value(run: Row, column: str) -> object:
         if column in BUILTIN:
