@@ -143,6 +143,7 @@ def test_large_artifact_round_trips_through_s3(team: Settings, tmp_path: Path, b
         env=os.environ.copy(),
     )
     assert done.returncode == 0, done.stderr
+    assert "Exception ignored" not in done.stderr, "the S3 client was left to __del__"
     assert done.stdout.strip() == str(out)
     assert "verified" in done.stderr and f"s3://{team.s3_bucket}" in done.stderr
     assert filecmp.cmp(source, out, shallow=False)

@@ -12,8 +12,8 @@ import uuid
 import pytest
 from real_services import LocalKafka
 from runstream.wire import events_pb2 as pb
+from support.kafka_pipeline import Pipeline, expected_rows, spool_envelopes, stored_rows
 
-from .kafka_pipeline import Pipeline, expected_rows, spool_envelopes, stored_rows
 from .test_worker_dead_letters import dlq_messages, envelope
 
 pytestmark = pytest.mark.services

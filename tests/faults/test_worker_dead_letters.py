@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from runstream.wire import events_pb2 as pb
-
-from .kafka_pipeline import Pipeline, expected_rows, spool_envelopes, stored_rows
+from support.kafka_pipeline import Pipeline, expected_rows, spool_envelopes, stored_rows
 
 pytestmark = pytest.mark.services
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from .kafka_pipeline import (
+from support.kafka_pipeline import (
     Pipeline,
     duplicated_rows,
     expected_rows,

@@ -6,8 +6,7 @@ import time
 
 import pytest
 from real_services import LocalKafka
-
-from .kafka_pipeline import (
+from support.kafka_pipeline import (
     Pipeline,
     Process,
     duplicated_rows,
