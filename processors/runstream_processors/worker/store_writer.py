@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from runstream.backoff import Backoff
 from runstream.metric_batch import encode
@@ -28,6 +28,7 @@ from runstream.wire import events_pb2 as pb
 
 from ..errors import TransientError
 from ..ingest.core import Incoming, IngestCore, Outcome
+from ..ingest.pending import mark_caught_up
 from ..kinds import REGISTRY
 from ..sinks.base import DeadLetter
 from ..sinks.clickhouse import ClickHouseSink
@@ -73,9 +74,11 @@ class StoreWriter:
         self._stop = stop
         self._stack = contextlib.ExitStack()
         self._core: IngestCore | None = None
+        self._client: Any = None
 
     def open(self) -> None:
         client = self._stack.enter_context(open_store(self._settings, "runstream worker"))
+        self._client = client
         sink = ClickHouseSink(client)
         self._stack.callback(sink.close)
         self._core = IngestCore(sink, SOURCE)
@@ -85,8 +88,14 @@ class StoreWriter:
 
     def close(self) -> None:
         self._core = None
+        self._client = None
         self._stack.close()
         self._journal.close()
+
+    def mark_caught_up(self, source: str, at: float) -> None:
+        """Tell the store this worker had taken in everything there was at ``at``."""
+        if self._client is not None:
+            mark_caught_up(self._client, source, at)
 
     def last_chunk(self, partition: int) -> tuple[int, int] | None:
         return self._retrying(lambda: self._journal.last(partition))
