@@ -13,6 +13,7 @@ import runstream
 from runstream.settings import Settings
 from runstream.spool import SpoolWriter
 from runstream.wire import events_pb2 as pb
+from support.counts import assert_exactly_once, spooled
 from support.runs import store
 
 INTERVAL_MS = 500
@@ -68,6 +69,7 @@ def _statuses(
         if not caught_up:
             client.command("TRUNCATE TABLE runstream.pipeline_progress")
         rows = client.query("SELECT name, status, stalled_for_s FROM runstream.runs").result_rows
+        assert_exactly_once(client, [envelope for run in runs for envelope in run.envelopes])
     return {name: (status, stalled_for) for name, status, stalled_for in rows}
 
 
@@ -163,6 +165,10 @@ def test_an_sdk_run_whose_loop_hangs_is_stalled_then_running_when_it_logs_again(
         time.sleep(0.6)  # a flush and a heartbeat
         assert _sdk_status(runstream_dir) == ("running", 0.0)
     assert _sdk_status(runstream_dir) == ("finished", 0.0)
+    assert run.report is not None and run.report.not_recorded == {}
+    with store(runstream_dir) as client:
+        counts = assert_exactly_once(client, spooled(runstream_dir.local_spool_dir))
+    assert (counts["metrics"], counts["runs_started"], counts["runs_finished"]) == (6, 1, 1)
 
 
 def _sdk_status(settings: Settings) -> tuple[str, float]:

@@ -192,6 +192,7 @@ def test_a_malformed_checkpoint_is_rebuilt_losing_and_doubling_nothing(
         assert report.duplicates > 0, "the first run was replayed ..."
         assert metric_rows(client) == 2 * POINTS_PER_RUN, "... and deduplicated"
         assert report.dead_letters == 0
+        assert_exactly_once(client, spooled(runstream_dir.local_spool_dir))
     [aside] = path.parent.glob(f"{CONSUMER}.json.damaged-*")
     assert aside.read_bytes() == damage, "the damaged file is kept for a post-mortem"
     assert any("rebuilt" in r.getMessage() for r in caplog.records)
