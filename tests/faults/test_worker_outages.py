@@ -44,6 +44,8 @@ def test_training_goes_on_while_the_broker_is_down(
         str(half),
         "--done-marker",
         str(done),
+        "--finish-timeout",
+        "120",  # the broker's restart, on a loaded machine, can take most of a minute
     )
     wait_for_file(half)
     local_kafka.kill()
