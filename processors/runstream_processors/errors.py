@@ -15,6 +15,8 @@ ProcessorError derives from the SDK's root, :class:`runstream.errors.RunstreamEr
     ├── Stopping               the worker is stopping: a retry wait ended, the batch is given
     │                          up unacknowledged; also runstream.errors.StopRequested
     ├── StoreBusyError         another process owns the embedded store
+    ├── CheckpointSaveError    [ingest/spool.py] the spool checkpoint could not be saved
+    │                          (a full disk); what was taken in stays, a rerun resumes
     ├── NoStoreError           the CLI found no store (and no spool) where it looked
     ├── MigrationError         the schema could not be brought up to date
     ├── QueryError             a query failed (bad SQL, unknown run, ...), message from the engine
@@ -80,6 +82,11 @@ class Stopping(ProcessorError, StopRequested):
 
 class StoreBusyError(ProcessorError):
     """The embedded store is owned by another process."""
+
+
+class CheckpointSaveError(ProcessorError, OSError):
+    """The spool checkpoint could not be saved: the events taken in stay in the store, and
+    the next ingest replays from the last saved checkpoint (replays are harmless)."""
 
 
 class NoStoreError(ProcessorError):

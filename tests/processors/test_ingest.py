@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
 import runstream
 from runstream.settings import Settings
-from runstream.spool import MAGIC, Checkpoint, SpoolReader, SpoolWriter
-from runstream.wire import events_pb2 as pb
 from runstream_processors.errors import StoreBusyError
 from runstream_processors.ingest.spool import ingest_spool
 from runstream_processors.store.connection import open_store
 from runstream_processors.store.lock import StoreLock
-from support.runs import make_run, scalar, snapshot, store
+from support.runs import make_run, scalar, store
 
 CONFIG = "WHERE key != 'runstream.redacted'"
 """The params of the config: the count of redactions depends on this machine's environment and
@@ -85,113 +77,6 @@ def test_a_run_lands_in_every_table(runstream_dir: Settings) -> None:
             == "0.91"
         )
         assert scalar(client, "SELECT count() FROM runstream.packages WHERE name='pytest'") == 1
-
-
-def test_ingesting_the_same_spool_twice_changes_no_query_result(runstream_dir: Settings) -> None:
-    make_run("alpha", lr=0.1)
-    make_run("beta", lr=0.2)
-    with store(runstream_dir) as client:
-        before = snapshot(client)
-    checkpoint = runstream_dir.local_spool_dir / "checkpoints" / "store.json"
-    checkpoint.unlink()
-    with store(runstream_dir) as client:
-        after = snapshot(client)
-    assert after == before
-    assert before["metrics"] == 2 * 102
-
-
-def test_a_killed_training_process_shows_as_crashed(runstream_dir: Settings) -> None:
-    script = textwrap.dedent("""
-        import os, signal, time, runstream
-        run = runstream.init(project="tests", name="doomed", heartbeat_interval=0.5,
-                             system_interval=None)
-        for step in range(100):
-            run.log({"loss": 1.0 / (step + 1)}, step=step)
-        time.sleep(1.0)  # the recorder flushes every 0.2 s: these points reach the spool
-        os.kill(os.getpid(), signal.SIGKILL)
-    """)
-    done = subprocess.run([sys.executable, "-c", script], env=os.environ.copy(), timeout=60)
-    assert done.returncode == -signal.SIGKILL
-    # Overdue (3 heartbeats and a second) after the spool was taken in whole: the pipeline
-    # delivered everything there was, so the process is what stopped.
-    deadline = time.monotonic() + 20
-    status = None
-    while time.monotonic() < deadline:
-        with store(runstream_dir) as client:
-            status = scalar(client, "SELECT status FROM runstream.runs WHERE name='doomed'")
-            points = scalar(client, "SELECT count() FROM runstream.metrics")
-        if status == "crashed":
-            break
-        time.sleep(0.5)
-    assert status == "crashed"
-    assert points == 100
-
-
-def _spool_write(settings: Settings, payloads: list[bytes]) -> None:
-    writer = SpoolWriter(settings.local_spool_dir)
-    writer.append(payloads)
-    writer.close()
-
-
-def test_invalid_events_become_dead_letters_with_their_reason(runstream_dir: Settings) -> None:
-    make_run("alpha", lr=0.1)
-    orphan = pb.Envelope(
-        event_id="c" * 32,
-        project="tests",
-        run_id="d" * 32,
-        seq=1,
-        time_unix_nano=time.time_ns(),
-        heartbeat=pb.Heartbeat(interval_ms=10),
-    )
-    _spool_write(runstream_dir, [b"not an envelope", orphan.SerializeToString()])
-    with store(runstream_dir) as client:
-        letters = client.query(
-            "SELECT reason, payload FROM runstream.dead_letters ORDER BY reason",
-            column_formats={"payload": "bytes"},
-        ).result_rows
-        assert scalar(client, "SELECT count() FROM runstream.metrics") == 102
-    assert [reason for reason, _ in letters] == ["malformed", "unknown_run"]
-    assert letters[0][1] == b"not an envelope"
-
-
-def test_a_torn_segment_is_reported_and_the_rest_is_kept(runstream_dir: Settings) -> None:
-    make_run("alpha", lr=0.1)
-    segment = next(Path(runstream_dir.local_spool_dir).glob("*.seg"))
-    with open(segment, "ab") as damaged:
-        damaged.write(b"\x10\x00\x00\x00garbage")
-    with store(runstream_dir) as client:
-        reasons = [
-            row[0] for row in client.query("SELECT reason FROM runstream.dead_letters").result_rows
-        ]
-        assert scalar(client, "SELECT count() FROM runstream.metrics") == 102
-    assert reasons == ["spool_damage"]
-
-
-def test_a_corrupted_record_is_a_dead_letter_and_the_records_after_it_are_kept(
-    runstream_dir: Settings,
-) -> None:
-    make_run("alpha", lr=0.1)
-    spool = Path(runstream_dir.local_spool_dir)
-    [segment] = spool.glob("*.seg")
-    records = SpoolReader(spool).read(Checkpoint(spool / "probe.json")).records
-    starts = [len(MAGIC)] + [record.next_offset for record in records]
-    metrics = next(
-        index
-        for index, record in enumerate(records)
-        if pb.Envelope.FromString(record.payload).HasField("metrics")
-    )
-    data = bytearray(segment.read_bytes())
-    data[starts[metrics] + 20] ^= 0xFF  # inside the first metric batch's payload
-    segment.write_bytes(bytes(data))
-
-    with store(runstream_dir) as client:
-        letters = client.query("SELECT reason, detail FROM runstream.dead_letters").result_rows
-        metric_points = scalar(client, "SELECT count() FROM runstream.metrics")
-        finished = scalar(client, "SELECT count() FROM runstream.runs_finished")
-    [(reason, detail)] = letters
-    assert reason == "spool_damage" and "skipped to the next intact record" in detail
-    assert finished == 1, "the records after the damaged one were taken in"
-    assert 0 < metric_points < 102
 
 
 def test_a_config_split_over_several_envelopes_is_stored_whole(runstream_dir: Settings) -> None:

@@ -345,7 +345,7 @@ def test_checkpoints_never_move_backwards(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_checkpoint_is_set_aside_and_rebuilt(tmp_path: Path) -> None:
-    """tests/producer/test_spool_faults.py covers this end to end (no loss, no doubles)."""
+    """tests/faults/test_spool_faults.py covers this end to end (no loss, no doubles)."""
     path = tmp_path / "checkpoints" / "shipper.json"
     path.parent.mkdir()
     path.write_text("{not json")

@@ -91,15 +91,16 @@ def get_command(
     _, rows = _artifacts_of(settings, run, "runstream artifacts get")
     artifact = choose(rows, name, sha_prefix.lower())
     destination = destination_for(out, name, force)
-    source_label, chunks = source_for(settings, artifact)
-    with _progress(int(artifact["size_bytes"]), name) as advance:
-        write_verified(
-            _counted(chunks(), advance),
-            artifact["sha256"],
-            int(artifact["size_bytes"]),
-            destination,
-            source_label,
-        )
+    with contextlib.ExitStack() as closing:
+        source_label, chunks = source_for(settings, artifact, closing)
+        with _progress(int(artifact["size_bytes"]), name) as advance:
+            write_verified(
+                _counted(chunks(), advance),
+                artifact["sha256"],
+                int(artifact["size_bytes"]),
+                destination,
+                source_label,
+            )
     click.echo(destination)  # stdout: just the path, for scripts
     click.echo(
         f"{artifact['size_bytes']} bytes, sha256 {artifact['sha256']} verified, "
@@ -176,13 +177,19 @@ def destination_for(out: Path | None, name: str, force: bool) -> Path:
 # -- sources ---------------------------------------------------------------------------------
 
 
-def source_for(settings: Settings, artifact: Row) -> tuple[str, Chunks]:
-    """Where to read the bytes: the uri's own place first, then this machine's local store."""
+def source_for(
+    settings: Settings, artifact: Row, closing: contextlib.ExitStack
+) -> tuple[str, Chunks]:
+    """Where to read the bytes: the uri's own place first, then this machine's local store.
+
+    An S3 client it opens is closed by ``closing`` (left to interpreter exit, the client's
+    ``__del__`` prints an "Exception ignored" traceback).
+    """
     uri, sha256 = artifact["uri"], artifact["sha256"]
     local = LocalArtifactStore(settings.artifacts_dir).path_for(sha256)
     scheme = urlsplit(uri).scheme
     if scheme == "s3":
-        return _s3_or_local(settings, uri, sha256, local)
+        return _s3_or_local(settings, uri, sha256, local, closing)
     if scheme == "file":
         recorded = Path(unquote(urlsplit(uri).path))
         for path in (recorded, local):
@@ -195,7 +202,9 @@ def source_for(settings: Settings, artifact: Row) -> tuple[str, Chunks]:
     raise ObjectStoreError(f"unsupported artifact uri {uri!r}")
 
 
-def _s3_or_local(settings: Settings, uri: str, sha256: str, local: Path) -> tuple[str, Chunks]:
+def _s3_or_local(
+    settings: Settings, uri: str, sha256: str, local: Path, closing: contextlib.ExitStack
+) -> tuple[str, Chunks]:
     bucket, key = parse_s3_uri(uri)
     config = S3Config.from_settings(settings)
     if config is None:
@@ -206,6 +215,7 @@ def _s3_or_local(settings: Settings, uri: str, sha256: str, local: Path) -> tupl
             "RUNSTREAM_S3_ACCESS_KEY and RUNSTREAM_S3_SECRET_KEY to download it"
         )
     store = ObjectStore.connect(config).with_bucket(bucket)
+    closing.callback(store.close)
     if key == object_key(sha256) and store.stat(sha256) is None:
         if local.is_file():  # its upload is still pending on this machine
             return f"file://{local}", lambda: _file_chunks(local)

@@ -24,19 +24,25 @@ def pending_bytes(spool_dir: Path) -> int:
     return SpoolReader(spool_dir).pending_bytes(Checkpoint.load(spool_dir, CONSUMER))
 
 
-def mark_caught_up(client: Any, source: str = "spool") -> None:
-    """Note in the store that ``source`` holds nothing more to take in, now.
+def mark_caught_up(client: Any, source: str = "spool", at: float | None = None) -> None:
+    """Note in the store that ``source`` held nothing more to take in at ``at`` (unix
+    seconds; default: now).
 
     ``runstream.runs`` calls a run crashed (not delayed) when its heartbeat went overdue
-    before such a mark: the pipeline delivered, the process stopped. Only embedded mode's
-    CLI makes it (there the spool is the whole pipeline; with a server, Kafka runs may be
-    delayed whatever the local spool says). One tiny insert, no Arrow; best effort.
+    before such a mark: the pipeline delivered, the process stopped. Embedded mode's CLI
+    makes it for the spool (there the spool is the whole pipeline; with a server, Kafka
+    runs may be delayed whatever the local spool says), the Kafka worker for its group once
+    its lag is 0. One tiny insert, no Arrow; best effort.
     """
+    value = "now64(6)" if at is None else "fromUnixTimestamp64Micro({at:Int64})"
+    parameters: dict[str, Any] = {"source": source}
+    if at is not None:
+        parameters["at"] = int(at * 1_000_000)
     try:
         client.command(
             "INSERT INTO runstream.pipeline_progress (source, caught_up_at) "
-            "VALUES ({source:String}, now64(6))",
-            parameters={"source": source},
+            f"VALUES ({{source:String}}, {value})",
+            parameters=parameters,
         )
     except Exception:  # a store that refuses writes still answers queries
         logger.debug("could not mark the spool as taken in", exc_info=True)

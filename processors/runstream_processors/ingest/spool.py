@@ -15,6 +15,7 @@ from typing import Any
 
 from runstream.spool import Checkpoint, ReadResult, SpoolReader, SpoolRecord, consumer_lock
 
+from ..errors import CheckpointSaveError
 from ..sinks.base import DeadLetter
 from ..sinks.clickhouse import ClickHouseSink
 from .core import Incoming, IngestCore, Outcome
@@ -77,11 +78,11 @@ def ingest_spool(
                 _take(core, chunk, report)
                 checkpoint.advance(chunk.records)
                 checkpoint.skip(chunk.damage)
-                checkpoint.save()
+                _save(checkpoint, report)
                 if on_progress is not None:
                     on_progress(sum(len(record.payload) for record in chunk.records))
             if retention_s is not None and reader.discard_consumed(checkpoint, retention_s):
-                checkpoint.save()
+                _save(checkpoint, report)
     finally:
         sink.close()
     if refresh and report.finished_projects:
@@ -89,6 +90,18 @@ def ingest_spool(
 
         refresh_importance(client, report.finished_projects)
     return report
+
+
+def _save(checkpoint: Checkpoint, report: IngestReport) -> None:
+    try:
+        checkpoint.save()
+    except OSError as error:
+        raise CheckpointSaveError(
+            f"cannot save the spool checkpoint {checkpoint.path} ({error.strerror or error}); "
+            f"the {report.events} events taken in so far are in the store, and the next "
+            "ingest resumes from the last saved checkpoint (replayed events are skipped): "
+            "free some disk space and run it again"
+        ) from error
 
 
 def _take(core: IngestCore, chunk: ReadResult, report: IngestReport) -> None:

@@ -8,6 +8,7 @@ processes in one consumer group instead (``runstream worker --concurrency N``).
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import os
@@ -123,9 +124,39 @@ def build_app(
         pipeline.stats.report()
         await pipeline.check_alerts()
 
+    async def progress() -> None:
+        await _mark_if_caught_up(app, settings.kafka_topic, pipeline, options)
+
     app.agent(topic, name="runstream-ingest", concurrency=1)(ingest)
     app.timer(options.stats_interval_s)(report)
+    app.timer(options.progress_interval_s)(progress)
     return app
+
+
+async def _mark_if_caught_up(
+    app: Any, topic: str, pipeline: Pipeline, options: WorkerOptions
+) -> None:
+    """Mark ``worker:<group>`` caught up when the store holds every record of every partition
+    assigned to this worker, up to high watermarks asked of the broker just now.
+
+    Asked, not cached: the consumer's cached high watermark stays put while the broker is
+    away, and a mark then would call every overdue run crashed. No answer, no mark: a
+    broker outage keeps overdue runs delayed.
+    """
+    tps = [tp for tp in app.consumer.assignment() if tp.topic == topic]
+    if not tps:
+        return
+    at = time.time()
+    try:
+        async with asyncio.timeout(options.progress_interval_s):
+            highwaters = await app.consumer.highwaters(*tps)
+            positions = {tp.partition: await app.consumer.position(tp) for tp in tps}
+    except Exception:  # the broker is away or the group rebalances: say nothing
+        logger.debug("no caught-up mark: the high watermarks are unknown", exc_info=True)
+        return
+    fresh = {tp.partition: int(offset) for tp, offset in highwaters.items()}
+    if len(fresh) == len(tps) and pipeline.behind(fresh, positions) == 0:
+        await pipeline.mark_caught_up(f"worker:{options.group}", at)
 
 
 def _fail(pipeline: Pipeline, exc: Exception) -> None:

@@ -15,7 +15,7 @@ keeps them durable and replicated, and any worker on any host can read them; the
 worker's real group and faust's own commits are left alone. Kafka drops a topic's
 committed offsets with the topic, so a recreated topic starts with an empty journal.
 
-Measured (tests/processors/worker/test_worker_outages.py, merges stopped): a worker
+Measured (tests/faults/test_worker_outages.py, merges stopped): a worker
 SIGKILLed between two inserts of a chunk and restarted with another batch size left
 40,000 duplicate metric rows without the journal, none with it.
 """

@@ -22,4 +22,9 @@ class WorkerOptions:
     every store write, so it is paid once per write even when records are queued: keep it
     short; records that arrive during a write are batched anyway."""
     stats_interval_s: float = 10.0
+    progress_interval_s: float = 2.0
+    """How often a worker that has taken in everything up to the high watermarks of all its
+    partitions says so in the store (``runstream.pipeline_progress``): a lone run whose
+    heartbeat goes overdue then reads as crashed, not delayed. Under a second's worth of
+    the shortest heartbeat timeout (3 intervals and a second) keeps the status prompt."""
     log_level: str = "info"

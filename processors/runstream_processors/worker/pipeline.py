@@ -24,7 +24,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -108,6 +108,23 @@ class Pipeline:
             if highwater is not None:
                 total += max(highwater - state.written_through, 0)
         return total
+
+    def behind(self, highwaters: Mapping[int, int], positions: Mapping[int, int | None]) -> int:
+        """Records of the partitions in ``highwaters`` (fresh from the broker) not in the store.
+
+        A partition no batch came from yet counts from its fetch position (``positions``;
+        None: unknown, so it is not caught up).
+        """
+        total = 0
+        for partition, highwater in highwaters.items():
+            state = self._partitions.get(partition)
+            through = state.written_through if state is not None else positions.get(partition)
+            total += highwater if through is None else max(highwater - through, 0)
+        return total
+
+    async def mark_caught_up(self, source: str, at: float) -> None:
+        """Record in the store that this worker had taken in everything there was at ``at``."""
+        await self._run(self._writer.mark_caught_up, source, at)
 
     async def _chunks(self, events: Sequence[Any]) -> list[Chunk]:
         """The batch as one chunk per partition, after any journaled chunk is rebuilt."""

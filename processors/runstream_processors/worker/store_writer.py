@@ -29,6 +29,7 @@ from runstream.wire import events_pb2 as pb
 from ..alerts.detector import AlertDetector
 from ..errors import TransientError
 from ..ingest.core import Incoming, IngestCore, Outcome
+from ..ingest.pending import mark_caught_up
 from ..kinds import REGISTRY
 from ..sinks.base import DeadLetter
 from ..sinks.clickhouse import ClickHouseSink
@@ -100,6 +101,11 @@ class StoreWriter:
         self._client = None
         self._stack.close()
         self._journal.close()
+
+    def mark_caught_up(self, source: str, at: float) -> None:
+        """Tell the store this worker had taken in everything there was at ``at``."""
+        if self._client is not None:
+            mark_caught_up(self._client, source, at)
 
     def last_chunk(self, partition: int) -> tuple[int, int] | None:
         return self._retrying(lambda: self._journal.last(partition))

@@ -20,7 +20,7 @@ import pytest
 import runstream
 from click.testing import CliRunner, Result
 from real_services import S3Endpoint
-from runstream.artifacts import ArtifactIntegrityError, object_key
+from runstream.artifacts import ArtifactIntegrityError, LocalArtifactStore, object_key
 from runstream.settings import Settings, load_settings
 from runstream_processors.cli.artifacts import write_verified
 from runstream_processors.cli.main import cli
@@ -143,6 +143,7 @@ def test_large_artifact_round_trips_through_s3(team: Settings, tmp_path: Path, b
         env=os.environ.copy(),
     )
     assert done.returncode == 0, done.stderr
+    assert "Exception ignored" not in done.stderr, "the S3 client was left to __del__"
     assert done.stdout.strip() == str(out)
     assert "verified" in done.stderr and f"s3://{team.s3_bucket}" in done.stderr
     assert filecmp.cmp(source, out, shallow=False)
@@ -167,6 +168,71 @@ def test_corrupted_object_is_refused(team: Settings, tmp_path: Path, bucket: Any
     assert isinstance(result.exception, ArtifactIntegrityError)
     assert "corrupt" in str(result.exception) and digest in str(result.exception)
     assert list(out.iterdir()) == []  # the download was deleted
+
+
+@pytest.mark.services
+def test_a_refused_download_is_one_error_line_and_the_s3_client_is_closed(
+    team: Settings, tmp_path: Path, bucket: Any
+) -> None:
+    """As a user runs it: the error's traceback keeps the command's frames alive until exit,
+    where an unclosed S3 client's ``__del__`` would print "Exception ignored"."""
+    source = random_file(tmp_path / "victim.bin", 64 * 1024)
+    digest = log_file("refused-run", source)
+    forged = os.urandom(64 * 1024)
+    bucket.put_object(
+        team.s3_bucket,
+        object_key(digest),
+        io.BytesIO(forged),
+        len(forged),
+        metadata={"sha256": digest},
+    )
+    command = [sys.executable, "-m", "runstream_processors.cli.main"]
+    done = subprocess.run(
+        [*command, "artifacts", "get", "refused-run", "victim.bin", "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
+    assert done.returncode == 1, done.stderr
+    assert "corrupt" in done.stderr and digest in done.stderr, done.stderr
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("forge", [False, True], ids=["verified", "refused"])
+def test_get_closes_every_s3_client_it_opened(
+    team: Settings, tmp_path: Path, bucket: Any, monkeypatch: pytest.MonkeyPatch, forge: bool
+) -> None:
+    """Closed by the command itself, not left to ``Minio.__del__`` (which prints a traceback
+    when it runs at interpreter exit); the connections are the real client's."""
+    from runstream.artifacts import ObjectStore
+
+    source = random_file(tmp_path / "w.bin", 64 * 1024)
+    digest = log_file("closing-run", source)
+    if forge:
+        forged = os.urandom(64 * 1024)
+        bucket.put_object(
+            team.s3_bucket,
+            object_key(digest),
+            io.BytesIO(forged),
+            len(forged),
+            metadata={"sha256": digest},
+        )
+    LocalArtifactStore(team.artifacts_dir).path_for(digest).unlink()  # from the bucket only
+    opened: list[ObjectStore] = []
+    connect = ObjectStore.connect.__func__  # type: ignore[attr-defined]
+
+    def recording(cls: type[ObjectStore], config: Any) -> ObjectStore:
+        opened.append(connect(cls, config))
+        return opened[-1]
+
+    monkeypatch.setattr(ObjectStore, "connect", classmethod(recording))
+    got = invoke("artifacts", "get", "closing-run", "w.bin", "--out", str(tmp_path / "out.bin"))
+    assert (got.exit_code != 0) == forge, got.output
+    assert opened, "the bytes came from S3"
+    assert all(not hasattr(store.client, "_http") for store in opened), "a client left open"
 
 
 @pytest.mark.services

@@ -5,8 +5,7 @@ from __future__ import annotations
 import signal
 
 import pytest
-
-from .kafka_pipeline import (
+from support.kafka_pipeline import (
     Pipeline,
     expected_rows,
     free_port,

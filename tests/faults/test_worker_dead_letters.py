@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from runstream.wire import events_pb2 as pb
-
-from .kafka_pipeline import Pipeline, expected_rows, spool_envelopes, stored_rows
+from support.kafka_pipeline import Pipeline, expected_rows, spool_envelopes
 
 pytestmark = pytest.mark.services
 
@@ -97,7 +96,8 @@ def test_bad_records_become_dead_letters_and_good_ones_still_arrive(pipeline: Pi
         f"{len(records)} dead letters",
     )
 
-    assert stored_rows(pipeline) == expected_rows(envelopes)
+    counts = pipeline.assert_exactly_once(envelopes, dict.fromkeys(records, 1))
+    assert (counts["runs_started"], counts["runs_finished"]) == (2, 2)
     stored = pipeline.query(
         "SELECT reason, source, lower(hex(payload)) FROM runstream.dead_letters"
     )
@@ -144,11 +144,8 @@ def test_an_event_the_store_refuses_is_a_dead_letter_and_blocks_nothing(
     assert pipeline.job(0, "--steps", "50").wait(120) == 0
 
     envelopes = spool_envelopes(pipeline.train_dir / "spool" / "kafka")
-    pipeline.wait_for_events(len(envelopes) + 2)
-    assert stored_rows(pipeline) == {
-        table: count + (1 if table == "runs_started" else 0)
-        for table, count in expected_rows(envelopes).items()
-    }
+    counts = pipeline.assert_exactly_once([*envelopes, started, after], {"store_rejected": 1})
+    assert counts["samples"] == expected_rows(envelopes)["samples"], "no poisoned sample"
     letters = pipeline.query("SELECT reason, event_id, project, run_id FROM runstream.dead_letters")
     assert letters == [("store_rejected", poisoned.event_id, "kafka-tests", run_id)]
     dead = dlq_messages(pipeline, 1)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from runstream.settings import Settings
 from runstream.wire import events_pb2 as pb
+from support.counts import assert_exactly_once
+from support.runs import store
 
 DOOMED = textwrap.dedent(
     """
@@ -69,3 +71,7 @@ def test_a_killed_process_leaves_its_start_and_metrics_but_no_end(
         + [("lr", step, 0.1, "train") for step in range(5)]
     )
     assert len({e.run_id for e in envelopes}) == 1
+
+    with store(runstream_dir) as client:  # what was spooled lands, exactly once
+        counts = assert_exactly_once(client, envelopes)
+    assert (counts["metrics"], counts["runs_started"], counts["runs_finished"]) == (10, 1, 0)

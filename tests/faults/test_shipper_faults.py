@@ -21,6 +21,7 @@ from runstream.spool import MAGIC, Checkpoint, SpoolReader, SpoolWriter
 from runstream.transport.kafka import KafkaSpoolTransport
 from runstream.wire import events_pb2 as pb
 from runstream_processors.store.connection import get_client
+from support.counts import dead_letters
 from support.kafka_records import consume
 
 pytestmark = pytest.mark.services
@@ -81,7 +82,8 @@ def test_a_full_disk_while_shipping_neither_kills_the_shipper_nor_loses_events(
     saved = Checkpoint.load(team_mode.spool_dir, "kafka").offsets
     assert saved == {segment.name: segment.stat().st_size}, "all acknowledged, and saved"
     received = consume(kafka_bootstrap, topic, len(published), timeout=30.0)
-    assert {pb.Envelope.FromString(r.value).event_id for r in received} == set(published)
+    shipped = sorted(pb.Envelope.FromString(r.value).event_id for r in received)
+    assert shipped == sorted(published), "each event once"
     messages = [m for r in caplog.records if "shipping checkpoint" in (m := r.getMessage())]
     assert len(messages) == 2 and "works again" in messages[-1], messages
 
@@ -109,9 +111,8 @@ def test_a_shipper_that_fails_is_restarted(
     assert transport.close(timeout=60.0) == {}
     assert caplog.text.count("the Kafka shipper failed; restarting it") == 2
     received = consume(kafka_bootstrap, topic, len(batch), timeout=30.0)
-    assert {pb.Envelope.FromString(r.value).event_id for r in received} == {
-        envelope.event_id for envelope in batch
-    }
+    shipped = sorted(pb.Envelope.FromString(r.value).event_id for r in received)
+    assert shipped == sorted(envelope.event_id for envelope in batch), "each event once"
 
 
 def damaged_leftover(settings: Settings) -> list[pb.Envelope]:
@@ -170,8 +171,10 @@ def test_sync_reports_damage_and_records_it_as_dead_letters_in_the_store(
             "SELECT reason, detail FROM runstream.dead_letters WHERE source = 'spool-kafka' "
             "ORDER BY detail"
         ).result_rows
+        letters = dead_letters(client)
     finally:
         client.close()
+    assert letters == {"spool_damage": 2}, "recorded once, not once per sync"
     assert [reason for reason, _ in rows] == ["spool_damage", "spool_damage"]
     assert any("damaged segment header" in detail for _, detail in rows)
     assert spool_module.SEGMENT_SUFFIX in rows[0][1]

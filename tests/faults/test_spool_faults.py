@@ -7,12 +7,14 @@ each must cost no more than the bytes that are actually gone, and never an excep
 
 from __future__ import annotations
 
-import contextlib
 import errno
+import json
 import logging
 import os
-import subprocess
-from collections.abc import Callable, Iterator
+import shutil
+import sys
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,11 @@ from runstream.spool import (
 from runstream_processors.ingest.pending import CONSUMER
 from runstream_processors.ingest.spool import ingest_spool
 from runstream_processors.store.connection import open_store
+from support.counts import assert_exactly_once, spooled
 from support.runs import make_run, scalar, store
+from support.small_disk import run_on_small_disk
+
+DISK_FULL_JOB = Path(__file__).with_name("disk_full_job.py")
 
 POINTS_PER_RUN = 50 * 2 + 2  # make_run: 50 train steps of loss and accuracy, one eval step
 
@@ -186,6 +192,7 @@ def test_a_malformed_checkpoint_is_rebuilt_losing_and_doubling_nothing(
         assert report.duplicates > 0, "the first run was replayed ..."
         assert metric_rows(client) == 2 * POINTS_PER_RUN, "... and deduplicated"
         assert report.dead_letters == 0
+        assert_exactly_once(client, spooled(runstream_dir.local_spool_dir))
     [aside] = path.parent.glob(f"{CONSUMER}.json.damaged-*")
     assert aside.read_bytes() == damage, "the damaged file is kept for a post-mortem"
     assert any("rebuilt" in r.getMessage() for r in caplog.records)
@@ -279,10 +286,11 @@ def test_a_run_outlives_a_full_disk_with_few_warnings_and_loses_nothing(
         disk.full = False
     logged = 1 + 2 * 199
 
+    assert run.report is not None and run.report.not_recorded == {}, run.report
     with store(runstream_dir) as client:
-        assert metric_rows(client) == logged, "every point landed exactly once"
-        assert scalar(client, "SELECT count() FROM runstream.dead_letters") == 0, "no damage"
-        assert scalar(client, "SELECT count() FROM runstream.runs_finished") == 1
+        counts = assert_exactly_once(client, spooled(runstream_dir.local_spool_dir))
+    assert counts["metrics"] == logged, "every point landed exactly once"
+    assert counts["runs_finished"] == 1
     messages = [m for r in caplog.records if "to the spool" in (m := r.getMessage())]
     assert len(messages) == 2, messages  # started failing; works again (not one per attempt)
     assert "disk is full" in messages[0] and "works again" in messages[1]
@@ -303,48 +311,78 @@ def test_failure_warnings_are_rate_limited(caplog: pytest.LogCaptureFixture) -> 
     assert "works again after 500 failed attempts" in messages[-1]
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MiB file system (tmpfs), where root may mount one; skipped elsewhere."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        timeout=30,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, timeout=30)
+# -- a real full disk (a tmpfs in a user namespace; skipped, with the reason, where the
+# kernel forbids one) --------------------------------------------------------------------
 
+TEARS_NO_RECORD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from runstream import spool
+    from runstream.spool import Checkpoint, SpoolReader, SpoolWriter
 
-def fill(directory: Path) -> Path:
-    """Write zeros until the file system is full; returns the filler file."""
-    filler = directory / "filler"
-    with open(filler, "wb", buffering=0) as out, contextlib.suppress(OSError):
-        while True:
-            out.write(b"\0" * 4096)
-    return filler
-
-
-def test_a_real_full_disk_tears_no_record(small_disk: Path) -> None:
-    spool_dir = small_disk / "spool"
-    writer = SpoolWriter(spool_dir)  # fsync on, as in training
+    disk = Path(sys.argv[1])
+    writer = SpoolWriter(disk / "spool")  # fsync on, as in training
     writer.append([b"before-%d" % i for i in range(10)])
-    filler = fill(small_disk)
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(bytes(4096))
+        except OSError:
+            pass
     batch = [b"%d:" % i + b"z" * 16_000 for i in range(8)]  # more than the room left
     for _ in range(3):
-        with pytest.raises(OSError) as failed:
+        try:
             writer.append(batch)
-        assert spool_module.is_disk_full(failed.value)
+        except OSError as failed:
+            assert spool.is_disk_full(failed), failed
+        else:
+            sys.exit("an append to a full disk succeeded")
     filler.unlink()  # space returns
     writer.append(batch)
     writer.close()
-    result = SpoolReader(spool_dir).read(Checkpoint(small_disk / "cp.json"))
-    assert result.damage == [], "no torn bytes: no false damage"
-    assert [r.payload for r in result.records] == [b"before-%d" % i for i in range(10)] + batch
+    result = SpoolReader(disk / "spool").read(Checkpoint(disk / "cp.json"))
+    assert result.damage == [], f"torn bytes: false damage {result.damage}"
+    expected = [b"before-%d" % i for i in range(10)] + batch
+    assert [r.payload for r in result.records] == expected, "records lost or changed"
+    print("ok")
+    """
+)
+
+
+def test_a_real_full_disk_tears_no_record(tmp_path: Path) -> None:
+    script = f'exec {sys.executable} -c "$1" "$MOUNT_POINT"'
+    done = run_on_small_disk(tmp_path / "disk", script, args=(TEARS_NO_RECORD,))
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+
+
+def test_a_run_on_a_real_full_disk_resumes_and_loses_nothing(
+    runstream_dir: Settings, tmp_path: Path
+) -> None:
+    """RUNSTREAM_DIR on a 2 MiB tmpfs that fills mid-run: the run goes on, warns twice, and
+    once room returns every event lands exactly once; finish() says nothing was lost."""
+    out = tmp_path / "out"
+    out.mkdir()
+    disk = tmp_path / "disk"
+    env = {**os.environ, "RUNSTREAM_DIR": str(disk / "rs")}
+    done = run_on_small_disk(
+        disk,
+        f'exec {sys.executable} {DISK_FULL_JOB} "$MOUNT_POINT" {out}',
+        size="2m",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    report, spool_warnings = result["report"], result["warnings"]
+    assert report["status"] == "finished" and report["not_recorded"] == {}, report
+    assert report["points"] == 1 + 2 * 199
+    assert len(spool_warnings) == 2, spool_warnings  # started failing; works again
+    assert "disk is full" in spool_warnings[0] and "works again" in spool_warnings[1]
+
+    sent = spooled(out / "spool")
+    shutil.copytree(out / "spool", runstream_dir.local_spool_dir)
+    with store(runstream_dir) as client:
+        counts = assert_exactly_once(client, sent)
+    assert counts["metrics"] == report["points"]
+    assert (counts["runs_started"], counts["runs_finished"]) == (1, 1)

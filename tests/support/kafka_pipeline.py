@@ -29,20 +29,10 @@ from runstream.spool import Checkpoint, SpoolReader
 from runstream.wire import events_pb2 as pb
 from runstream_processors.kinds import REGISTRY
 
+from . import counts
+
 HERE = Path(__file__).resolve().parent
 TRAIN_JOB = HERE / "train_job.py"
-TABLES = (
-    "runs_started",
-    "params",
-    "packages",
-    "metrics",
-    "system",
-    "samples",
-    "artifacts",
-    "datasets",
-    "summaries",
-    "runs_finished",
-)
 _CLI = [sys.executable, "-m", "runstream_processors.cli.main"]
 
 
@@ -201,6 +191,15 @@ class Pipeline:
         logs = "\n\n".join(f"--- {p.name}\n{p.output()}" for p in self.processes)
         pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{logs}")
 
+    def assert_exactly_once(
+        self, sent: list[pb.Envelope], letters: dict[str, int] | None = None
+    ) -> dict[str, int]:
+        """Once every sent event is in: sent = landed per table, 0 duplicates, and exactly
+        ``letters`` dead letters by reason (``support.counts.assert_exactly_once``)."""
+        self.wait_for_events(len({envelope.event_id for envelope in sent}))
+        with self.client() as client:
+            return counts.assert_exactly_once(client, sent, letters)
+
     def wait_for_events(self, count: int, timeout: float = 120.0) -> None:
         self.wait_until(
             lambda: self.stored_events() >= count, f"{count} events in the store", timeout
@@ -213,7 +212,7 @@ class Pipeline:
         """ReplacingMergeTree merges would hide duplicate rows; with merges stopped, a row
         inserted twice stays visible to the duplicate checks."""
         with self.client() as client:
-            for table in TABLES:
+            for table in counts.TABLES:
                 client.command(f"SYSTEM STOP MERGES runstream.{table}")
 
     def stop_all(self) -> None:
@@ -237,27 +236,18 @@ def spool_envelopes(spool_dir: Path) -> list[pb.Envelope]:
 
 def expected_rows(envelopes: list[pb.Envelope]) -> dict[str, int]:
     """Rows per table the store must hold for ``envelopes``, routed by the processors' code."""
-    built = REGISTRY.rows(envelopes).tables()
-    return {table: built[table].num_rows if table in built else 0 for table in TABLES}
+    return counts.expected_counts(envelopes)
 
 
 def stored_rows(pipeline: Pipeline) -> dict[str, int]:
-    return {
-        table: int(pipeline.scalar(f"SELECT count() FROM runstream.{table}")) for table in TABLES
-    }
+    with pipeline.client() as client:
+        return counts.table_counts(client)
 
 
 def duplicated_rows(pipeline: Pipeline) -> dict[str, int]:
     """Rows a query sees more than once, per table (all zero when replays were harmless)."""
-    duplicated = {}
-    for table in TABLES:
-        key = "event_id, idx" if table in ("metrics", "system", "samples") else "*"
-        sql = (
-            f"SELECT count() - (SELECT count() FROM (SELECT DISTINCT {key} "
-            f"FROM runstream.{table})) FROM runstream.{table}"
-        )
-        duplicated[table] = int(pipeline.scalar(sql))
-    return duplicated
+    with pipeline.client() as client:
+        return counts.duplicated_rows(client)
 
 
 def metric_fingerprint(pipeline: Pipeline) -> list[tuple[Any, ...]]:

@@ -14,6 +14,7 @@ import runstream
 from runstream.settings import Settings
 from runstream.spool import SpoolWriter
 from runstream.wire import events_pb2 as pb
+from support.counts import assert_exactly_once, spooled
 from support.runs import store
 
 INTERVAL_MS = 500
@@ -21,9 +22,9 @@ SECOND = 1_000_000_000
 
 
 @pytest.fixture(autouse=True)
-def _migrated_store(runstream_dir: Settings) -> None:
-    """Create the store before a test fabricates its events: their times are relative to
-    now, and a 2.5 s timeout must not be spent on migrations of a loaded machine."""
+def _warm_store(runstream_dir: Settings) -> None:
+    """Create the store (migrations, the engine's start) before a test dates its events:
+    the statuses are read within a heartbeat timeout (2.5 s) of those dates."""
     with store(runstream_dir):
         pass
 
@@ -77,6 +78,7 @@ def _statuses(
         if not caught_up:
             client.command("TRUNCATE TABLE runstream.pipeline_progress")
         rows = client.query("SELECT name, status, stalled_for_s FROM runstream.runs").result_rows
+        assert_exactly_once(client, [envelope for run in runs for envelope in run.envelopes])
     return {name: (status, stalled_for) for name, status, stalled_for in rows}
 
 
@@ -172,6 +174,10 @@ def test_an_sdk_run_whose_loop_hangs_is_stalled_then_running_when_it_logs_again(
         time.sleep(0.6)  # a flush and a heartbeat
         assert _sdk_status(runstream_dir) == ("running", 0.0)
     assert _sdk_status(runstream_dir) == ("finished", 0.0)
+    assert run.report is not None and run.report.not_recorded == {}
+    with store(runstream_dir) as client:
+        counts = assert_exactly_once(client, spooled(runstream_dir.local_spool_dir))
+    assert (counts["metrics"], counts["runs_started"], counts["runs_finished"]) == (6, 1, 1)
 
 
 def _sdk_status(settings: Settings) -> tuple[str, float]:

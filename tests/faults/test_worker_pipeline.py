@@ -3,15 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from .kafka_pipeline import (
-    Pipeline,
-    duplicated_rows,
-    expected_rows,
-    job_report,
-    spool_envelopes,
-    stored_rows,
-)
+from support.kafka_pipeline import Pipeline, expected_rows, job_report, spool_envelopes
 
 pytestmark = pytest.mark.services
 
@@ -31,9 +23,7 @@ def test_concurrent_runs_arrive_exactly_once_in_every_table(pipeline: Pipeline) 
     expected = expected_rows(envelopes)
     assert expected["metrics"] == RUNS * 300 * 7
     assert expected["runs_started"] == expected["runs_finished"] == RUNS
-    assert stored_rows(pipeline) == expected
-    assert set(duplicated_rows(pipeline).values()) == {0}
-    assert pipeline.stored_events() == len({e.event_id for e in envelopes})
+    assert pipeline.assert_exactly_once(envelopes) == expected
     assert worker.alive(), worker.output()
     assert worker.stop() == 0, worker.output()
 
@@ -46,7 +36,6 @@ def test_worker_processes_of_one_group_share_the_partitions(pipeline: Pipeline) 
 
     envelopes = spool_envelopes(pipeline.train_dir / "spool" / "kafka")
     pipeline.wait_for_events(len(envelopes))
-    assert stored_rows(pipeline) == expected_rows(envelopes)
-    assert set(duplicated_rows(pipeline).values()) == {0}
+    pipeline.assert_exactly_once(envelopes)
     assert pair.log.read_text().count("[^Worker]: Ready") == 2  # two consumers, one group
     assert pair.stop() == 0, pair.output()

@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--done-marker", type=Path, help="written when all steps are logged")
     parser.add_argument("--finish-timeout", type=float, default=60.0)
     parser.add_argument("--no-finish", action="store_true", help="sleep instead of finishing")
+    parser.add_argument("--heartbeat", type=float, default=1.0, help="heartbeat interval (s)")
     args = parser.parse_args()
 
     run = runstream.init(
@@ -39,7 +40,7 @@ def main() -> None:
         capture_env=False,
         capture_code=False,
         system_interval=None,
-        heartbeat_interval=1.0,
+        heartbeat_interval=args.heartbeat,
     )
     for step in range(args.steps):
         run.log({f"k{key}": value(args.run, key, step) for key in range(args.keys)}, step=step)

@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 from runstream.settings import Settings
+from support.counts import assert_exactly_once, spooled
 from support.runs import scalar, store
 
 CHILD = textwrap.dedent(
@@ -51,8 +52,8 @@ def _signalled(script: str, number: int) -> subprocess.CompletedProcess[str]:
 def _status(settings: Settings) -> str:
     with store(settings) as client:
         status: str = scalar(client, "SELECT status FROM runstream.runs WHERE name='preempted'")
-        points = scalar(client, "SELECT count() FROM runstream.metrics")
-    assert points == 3
+        counts = assert_exactly_once(client, spooled(settings.local_spool_dir))
+    assert (counts["metrics"], counts["runs_started"], counts["runs_finished"]) == (3, 1, 1)
     return status
 
 

@@ -12,8 +12,8 @@ import uuid
 import pytest
 from real_services import LocalKafka
 from runstream.wire import events_pb2 as pb
+from support.kafka_pipeline import Pipeline, spool_envelopes
 
-from .kafka_pipeline import Pipeline, expected_rows, spool_envelopes, stored_rows
 from .test_worker_dead_letters import dlq_messages, envelope
 
 pytestmark = pytest.mark.services
@@ -49,7 +49,7 @@ def test_a_huge_record_and_a_tombstone_are_dead_letters_and_the_worker_goes_on(
         "3 dead letters",
         timeout=30,
     )
-    assert stored_rows(pipeline) == expected_rows(envelopes)
+    pipeline.assert_exactly_once(envelopes, {"oversized": 1, "tombstone": 1, "empty_record": 1})
     stored = {
         reason: (size, detail)
         for reason, size, detail in pipeline.query(
@@ -111,8 +111,8 @@ def test_a_conflicting_duplicate_is_a_dead_letter_and_a_replay_is_not(
         "SELECT reason, event_id, lower(hex(payload)) FROM runstream.dead_letters"
     )
     assert letters == [("conflicting_duplicate", event_id, other.SerializeToString().hex())]
-    sql = f"SELECT count() FROM runstream.events_seen WHERE run_id = '{run_id}'"
-    assert pipeline.scalar(sql) == 3
+    counts = pipeline.assert_exactly_once([started, beat, after], {"conflicting_duplicate": 1})
+    assert (counts["events_seen"], counts["runs_started"]) == (3, 1)
     dead = dlq_messages(pipeline, 1)
     assert dict(dead[0].headers)["runstream.reason"] == b"conflicting_duplicate"
     assert dead[0].value == other.SerializeToString()

@@ -21,8 +21,8 @@ import pytest
 import runstream
 import torch
 from runstream.settings import Settings
-
-from tests.support.runs import scalar, store
+from support.counts import assert_exactly_once, spooled
+from support.runs import scalar, store
 
 StartRun = Callable[..., runstream.Run]
 BAD = "acc\ud800"
@@ -42,8 +42,13 @@ def tracking(records: list[warnings.WarningMessage]) -> list[str]:
 
 
 def stored(settings: Settings, run_id: str) -> dict[str, Any]:
-    """What the store holds of one run: its name, metric points, samples and report."""
+    """What the store holds of one run: its name, metric points, samples and report.
+
+    Checks first that everything spooled landed exactly once (sent = landed per table, no
+    duplicate, no dead letter): refused input is refused at the call, never downstream.
+    """
     with store(settings) as client:
+        counts = assert_exactly_once(client, spooled(settings.local_spool_dir))
         names = client.query(
             "SELECT name, notes FROM runstream.runs_started WHERE run_id = {r:String}",
             parameters={"r": run_id},
@@ -65,6 +70,7 @@ def stored(settings: Settings, run_id: str) -> dict[str, Any]:
         "points": [tuple(row) for row in points],
         "samples": samples,
         "not_recorded": dict(finished[0][0]) if finished else None,
+        "counts": counts,
     }
 
 
