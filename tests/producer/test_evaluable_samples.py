@@ -17,8 +17,7 @@ import pytest
 import runstream
 import torch
 from runstream.settings import Settings
-
-from tests.support.runs import store
+from support.runs import store
 
 StartRun = Callable[..., runstream.Run]
 

@@ -12,9 +12,8 @@ import pytest
 import runstream
 import torch
 from runstream import Run
+from support.spool_fixtures import Point, decode_points, spool_envelopes
 from torch import nn
-
-from .conftest import Point, decode_points, spool_envelopes
 
 
 def _model() -> nn.Module:

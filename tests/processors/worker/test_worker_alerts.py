@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from .kafka_pipeline import Pipeline, Process
+from support.kafka_pipeline import Pipeline, Process
 
 pytestmark = pytest.mark.services
 
