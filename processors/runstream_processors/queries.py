@@ -43,8 +43,9 @@ def rows(client: Any, sql: str, parameters: dict[str, Any] | None = None) -> lis
     return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
 
-def list_runs(client: Any, where: RunFilter) -> list[Row]:
-    """Runs from ``run_table``: filtered, ordered and limited in SQL."""
+def _conditions(where: RunFilter) -> tuple[list[str], dict[str, Any]]:
+    """SQL conditions and parameters of a filter, over the columns runs, run_table and
+    leaderboard share (``name`` and ``where`` only where the view has them)."""
     conditions: list[str] = ["1"]
     parameters: dict[str, Any] = {"limit": where.limit}
     for column, value in (
@@ -64,6 +65,12 @@ def list_runs(client: Any, where: RunFilter) -> list[Row]:
         parameters["run_ids"] = list(where.run_ids)
     if where.where:
         conditions.append(f"({run_columns.where_sql(where.where)})")
+    return conditions, parameters
+
+
+def list_runs(client: Any, where: RunFilter) -> list[Row]:
+    """Runs from ``run_table``: filtered, ordered and limited in SQL."""
+    conditions, parameters = _conditions(where)
     direction = "DESC" if where.descending else "ASC"
     order = (
         ", ".join(f"{part} {direction} NULLS LAST" for part in where.order_by)
@@ -82,22 +89,9 @@ def list_runs(client: Any, where: RunFilter) -> list[Row]:
 
 def leaderboard(client: Any, metric: str, where: RunFilter, best: bool = True) -> list[Row]:
     """Runs ranked by ``metric``'s best (or final) value, best first, from ``leaderboard``."""
-    conditions = ["metric = {metric:String}"]
-    parameters: dict[str, Any] = {"metric": metric, "limit": where.limit}
-    for column, value in (
-        ("project", where.project),
-        ("status", where.status),
-        ("run_group", where.group),
-    ):
-        if value:
-            conditions.append(f"{column} = {{{column}:String}}")
-            parameters[column] = value
-    if where.tag:
-        conditions.append("has(tags, {tag:String})")
-        parameters["tag"] = where.tag
-    if where.run_ids:
-        conditions.append("run_id IN {run_ids:Array(String)}")
-        parameters["run_ids"] = list(where.run_ids)
+    conditions, parameters = _conditions(where)
+    conditions.append("metric = {metric:String}")
+    parameters["metric"] = metric
     value = "best_value" if best else "last_value"
     return rows(
         client,

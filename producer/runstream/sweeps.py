@@ -105,10 +105,7 @@ class Sweep:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if kind is None:
-            self.finish("finished")
-        else:
-            self.finish("killed" if issubclass(kind, KeyboardInterrupt) else "failed")
+        self.run.__exit__(kind, error, traceback)  # finished, failed or killed, as a run's
 
     def __repr__(self) -> str:
         return f"<Sweep {self.project}/{self.name} objective={self.objective} {self.goal}>"

@@ -6,7 +6,6 @@ import sys
 import textwrap
 
 import pytest
-
 from support.kafka_pipeline import Pipeline, Process
 
 pytestmark = pytest.mark.services

@@ -1,10 +1,13 @@
--- runs and run_table, now that alerts (0011) and ranks (0012) exist:
+-- The run rows the dashboards, the CLI and SQL read, over every table that tells about a run:
 --
--- runs: a distributed run (world_size > 1) is finished only when every rank finished, and
---   crashed (failed, killed) as soon as any rank did (run_ranks' status, 0012); rank 0's
---   RunFinished alone no longer finishes it. Single-process runs keep the rules of 0005.
--- run_table: gains world_size and alerts (warning and critical alerts of the run, from
---   run_alerts), so --sort alerts and dashboards filter on them like any column.
+--   runs        every run and its status (rules in 0005), its group, job type and world
+--               size; a distributed run (world_size > 1) is finished only when every rank
+--               finished, and crashed (failed, killed) as soon as any rank did (run_ranks,
+--               0012); single-process runs keep the rules of 0005
+--   run_table   a run's row with its params and metrics as maps usable in WHERE/ORDER BY
+--               (params_number['lr'] > 0.01, metrics_best['eval.accuracy'] DESC), its
+--               steps per second and its warning and critical alerts (run_alerts, 0011)
+--   leaderboard run_metrics beside each run's name, status, group and tags
 
 CREATE OR REPLACE VIEW runstream.runs AS
 WITH
@@ -130,3 +133,23 @@ LEFT JOIN p ON p.project = r.project AND p.run_id = r.run_id
 LEFT JOIN m ON m.project = r.project AND m.run_id = r.run_id
 LEFT JOIN t ON t.project = r.project AND t.run_id = r.run_id
 LEFT JOIN al ON al.project = r.project AND al.run_id = r.run_id;
+
+CREATE OR REPLACE VIEW runstream.leaderboard AS
+SELECT
+    m.project AS project,
+    m.metric AS metric,
+    m.run_id AS run_id,
+    r.name AS name,
+    r.status AS status,
+    r.run_group AS run_group,
+    r.tags AS tags,
+    r.user AS user,
+    r.start_time AS start_time,
+    m.best_value AS best_value,
+    m.step_of_best AS step_of_best,
+    m.last_value AS last_value,
+    m.last_step AS last_step,
+    m.lower_is_better AS lower_is_better
+FROM runstream.run_metrics AS m
+INNER JOIN runstream.runs AS r ON r.project = m.project AND r.run_id = m.run_id
+WHERE m.best_value IS NOT NULL;
