@@ -19,6 +19,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("worker", "worker_command"),
     "sync": ("sync", "sync_command"),
     "artifacts": ("artifacts", "artifacts_command"),
+    "datasets": ("datasets", "datasets_command"),
+    "diff": ("diff", "diff_command"),
+    "reproduce": ("reproduce", "reproduce_command"),
     "store": ("store", "store"),
 }
 """Command name → (module of this package, attribute): imported only when the command runs,
