@@ -18,6 +18,7 @@ ProcessorError derives from the SDK's root, :class:`runstream.errors.RunstreamEr
     ├── NoStoreError           the CLI found no store (and no spool) where it looked
     ├── MigrationError         the schema could not be brought up to date
     ├── QueryError             a query failed (bad SQL, unknown run, ...), message from the engine
+    ├── ReproduceError         a run's code, environment or data could not be rebuilt
     ├── TopicsError            [topics.py] Kafka topics could not be created or inspected
     └── WorkerError            [worker/app.py] the worker cannot start (no broker, no faust)
 
@@ -91,3 +92,8 @@ class MigrationError(ProcessorError):
 
 class QueryError(ProcessorError):
     """A query could not be answered."""
+
+
+class ReproduceError(ProcessorError):
+    """``runstream reproduce`` could not rebuild what the run recorded (no code recorded, the
+    commit is nowhere to be found, a stored diff does not apply, data not stored)."""
