@@ -8,7 +8,6 @@ difference of their points are printed.
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from runstream.settings import environment_snapshot
 
 from .. import queries
 from ..errors import ReproduceError
@@ -99,7 +99,7 @@ def _described(reproduction: Reproduction) -> dict[str, Any]:
 
 def _execute(reproduction: Reproduction) -> None:
     """Run the command; its output goes to stderr so stdout stays the answer."""
-    env = {**os.environ, **reproduction.variables}
+    env = {**environment_snapshot(), **reproduction.variables}
     try:
         stdout: Any = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
