@@ -151,11 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.data is None:
         del config["data"]
     data = Path(args.data) if args.data is not None else None
+    if data is not None:
+        digits_csv(data)  # before init: the first run records the same code state as later ones
     with runstream.init(
         project=args.project, name=args.name, config=config, tags=["example"], seed=args.seed
     ) as run:
         if data is not None:
-            digits_csv(data)
             run.log_dataset(data, name="digits", role="train", store=True)
         train_data, eval_data, eval_ids = load_data(args.seed, data)
         # init() seeded torch's global RNG (weights, dropout); the shuffle order gets its own

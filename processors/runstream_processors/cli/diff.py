@@ -11,6 +11,9 @@ from .context import settings_from
 from .output import console, emit_document, emit_rows, format_option
 from .session import store_for_query
 
+SHOWN_DIFF_LINES = 200
+"""Lines of the difference of the uncommitted diffs a terminal gets; JSON has them all."""
+
 
 @click.command("diff")
 @click.argument("run_a")
@@ -43,8 +46,11 @@ def render(found: dict[str, Any], output_format: str = "table") -> None:
         if code.get("fields"):
             emit_rows(code["fields"], output_format, title="code", columns=("key", "a", "b"))
         if "uncommitted diff" in code:
+            lines = code["uncommitted diff"].splitlines()
             click.echo("code: difference of the uncommitted diffs")
-            console.print(code["uncommitted diff"], markup=False, highlight=False)
+            console.print("\n".join(lines[:SHOWN_DIFF_LINES]), markup=False, highlight=False)
+            if len(lines) > SHOWN_DIFF_LINES:
+                click.echo(f"... {len(lines) - SHOWN_DIFF_LINES} more lines (--format json)")
     for row in found.get("data", []):
         title = f"data: {row['dataset']}" + (f" ({row['role']})" if row["role"] else "")
         changes = [

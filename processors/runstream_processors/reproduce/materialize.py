@@ -120,13 +120,15 @@ def materialize(settings: Settings, recorded: Recorded, out: Path, venv: bool) -
     recorded_wd = detail.get("working_dir") or ""
     workdir = _mapped_dir(recorded_wd, code_root, out)
     workdir.mkdir(parents=True, exist_ok=True)
+    moved: dict[str, Path] = {}  # absolute dataset roots outside the code → restored copy
     for dataset in recorded.datasets:
-        _data(settings, dataset, recorded_wd, workdir, code_root, out, notes)
+        _data(settings, dataset, (recorded_wd, workdir, code_root, out), moved, notes)
     python, environment = _interpreter(settings, recorded, out, venv, notes)
     command = list(detail.get("command") or [])
     if not command:
         raise ReproduceError("the run recorded no command line")
-    mapped = [_mapped_arg(arg, code_root, out, recorded_wd, workdir) for arg in command[1:]]
+    roots = [*moved.items(), (code_root, out), (recorded_wd, workdir)]
+    mapped = [_mapped_arg(arg, roots) for arg in command[1:]]
     reproduction = Reproduction(
         out=out,
         workdir=workdir,
@@ -252,9 +254,10 @@ def _mapped_dir(recorded: str, code_root: str, out: Path) -> Path:
     return out / relative if relative else out
 
 
-def _mapped_arg(arg: str, code_root: str, out: Path, recorded_wd: str, workdir: Path) -> str:
-    """An argument that names a path under the code root (or the working dir) moves along."""
-    for root, target in ((code_root, out), (recorded_wd, workdir)):
+def _mapped_arg(arg: str, roots: list[tuple[str, Path]]) -> str:
+    """An argument that names a path under a moved root (a dataset restored elsewhere, the
+    code root, the working directory) names the same place in the reproduction."""
+    for root, target in roots:
         relative = _under(arg, root)
         if relative is not None:
             return str(target / relative) if relative else str(target)
@@ -267,24 +270,22 @@ def _mapped_arg(arg: str, code_root: str, out: Path, recorded_wd: str, workdir: 
 def _data(
     settings: Settings,
     dataset: Row,
-    recorded_wd: str,
-    workdir: Path,
-    code_root: str,
-    out: Path,
+    places: tuple[str, Path, str, Path],
+    moved: dict[str, Path],
     notes: list[str],
 ) -> None:
+    """Write one dataset version, verified, where the reproduction reads it."""
+    recorded_wd, workdir, code_root, out = places
     root = str(dataset["root"])
     original = Path(root) if os.path.isabs(root) else Path(recorded_wd) / root
     if not os.path.isabs(root):
         target = workdir / root
     elif (relative := _under(root, code_root)) is not None:
         target = out / relative
-    else:
+    else:  # outside the code: restored inside, and arguments naming it follow
         target = out / "datasets" / str(dataset["name"])
-        notes.append(
-            f"dataset {dataset['name']} lay outside the code at {root}: restored into {target}, "
-            "but the command still reads the original place"
-        )
+        moved[root] = target
+        notes.append(f"dataset {dataset['name']} lay at {root}: restored into {target}")
     missing = []
     for path, size, sha256 in zip(
         dataset["paths"], dataset["sizes"], dataset["digests"], strict=True
