@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from real_services import S3Endpoint
 from runstream.settings import Settings
 from runstream_processors import queries
 from support.runs import store
@@ -166,3 +168,29 @@ def test_without_run_it_materializes_and_writes_the_command(
         text=True,
     )
     assert refused.returncode == 1 and "not empty" in refused.stderr
+
+
+def test_code_and_data_come_back_from_the_bucket_when_the_local_store_is_gone(
+    runstream_dir: Settings,
+    tmp_path: Path,
+    s3_endpoint: S3Endpoint,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RUNSTREAM_S3_ENDPOINT", s3_endpoint.url)
+    monkeypatch.setenv("RUNSTREAM_S3_ACCESS_KEY", s3_endpoint.access_key)
+    monkeypatch.setenv("RUNSTREAM_S3_SECRET_KEY", s3_endpoint.secret_key)
+    monkeypatch.setenv("RUNSTREAM_S3_BUCKET", s3_endpoint.bucket)
+    work = tmp_path / "work"
+    (work / "inputs").mkdir(parents=True)
+    (work / "train.py").write_text(TINY)
+    (work / "helpers.py").write_text("def scale(x):\n    return x - 0.5\n")
+    numbers = "\n".join(str(n / 7) for n in range(40)) + "\n"
+    (work / "inputs" / "numbers.txt").write_text(numbers)
+    sh(sys.executable, "train.py", "teamed", cwd=work)  # finish() waits for the uploads
+    shutil.rmtree(runstream_dir.artifacts_dir)  # another machine: only the bucket has them
+    shutil.rmtree(work)
+
+    out = tmp_path / "again"
+    found = reproduce(runstream_dir, "teamed", out, tmp_path)
+    assert (out / "inputs" / "numbers.txt").read_text() == numbers
+    assert found["metrics"][0]["points_original"] == 40
