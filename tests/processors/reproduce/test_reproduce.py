@@ -194,3 +194,36 @@ def test_code_and_data_come_back_from_the_bucket_when_the_local_store_is_gone(
     found = reproduce(runstream_dir, "teamed", out, tmp_path)
     assert (out / "inputs" / "numbers.txt").read_text() == numbers
     assert found["metrics"][0]["points_original"] == 40
+
+
+ELSEWHERE = """
+import sys
+from pathlib import Path
+
+import runstream
+
+data = Path(sys.argv[2])
+with runstream.init(project="tiny", name=sys.argv[1], seed=7, system_interval=None) as run:
+    run.log_dataset(data, name="far", store=True)
+    for step, line in enumerate((data / "numbers.txt").read_text().split()):
+        run.log({"value": float(line) ** 0.5}, step=step)
+"""
+
+
+def test_data_outside_the_code_is_restored_inside_and_the_command_follows(
+    runstream_dir: Settings, tmp_path: Path
+) -> None:
+    work, far = tmp_path / "work", tmp_path / "far"
+    work.mkdir()
+    far.mkdir()
+    (work / "train.py").write_text(ELSEWHERE)
+    (far / "numbers.txt").write_text("2\n3\n5\n")
+    sh(sys.executable, "train.py", "far", str(far), cwd=work)
+    (far / "numbers.txt").write_text("7\n")
+
+    out = tmp_path / "again"
+    found = reproduce(runstream_dir, "far", out, tmp_path)
+    restored = out / "datasets" / "far"
+    assert (restored / "numbers.txt").read_text() == "2\n3\n5\n"
+    assert str(restored) in found["reproduction"]["command"]
+    assert (far / "numbers.txt").read_text() == "7\n"  # the original place is left alone
