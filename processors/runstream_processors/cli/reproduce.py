@@ -39,8 +39,8 @@ from .session import store_for_query
 @click.option(
     "--venv",
     is_flag=True,
-    help="build a virtual environment of the recorded packages with uv when the current "
-    "interpreter's differ",
+    help="build a virtual environment of the recorded packages with uv (DIR/.venv) instead "
+    "of using the current interpreter",
 )
 @format_option
 @click.pass_context

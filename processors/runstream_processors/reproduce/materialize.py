@@ -3,7 +3,7 @@
 * Code: a clone of the repository at the recorded commit (from the recorded top directory,
   else the remote) with the stored uncommitted diff and untracked files applied; outside git,
   the stored snapshot of the entry script and its local modules.
-* Environment: the current interpreter when its packages are the recorded ones; else, with
+* Environment: the current interpreter when its packages are the recorded ones; with
   ``venv=True``, a virtual environment of the exact versions built by uv from the run's
   requirements lock; else the current one, with the packages that differ named.
 * Data: every recorded dataset version written, verified by SHA-256, at its recorded place
@@ -335,7 +335,7 @@ def _interpreter(
     settings: Settings, recorded: Recorded, out: Path, venv: bool, notes: list[str]
 ) -> tuple[str, str]:
     changes = package_changes(recorded.packages, installed_packages())
-    if not changes:
+    if not changes and not venv:
         return sys.executable, f"the current interpreter {sys.executable}: its packages match"
     if not venv:
         notes.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -134,3 +135,19 @@ def test_init_warns_when_the_run_is_not_deterministic_and_records_why(
         start_run(capture_env=True, warn_nondeterministic=False).finish()
         if "torch" not in sys.modules:  # with torch imported its own settings are judged too
             start_run(capture_env=True, seed=3).finish()
+
+
+def test_uv_accepts_the_lock_for_this_interpreter(tmp_path: Path) -> None:
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not installed (deploy/local/setup.sh installs it)")
+    lock = str(tmp_path / "requirements.txt")
+    Path(lock).write_bytes(requirements_lock())
+    done = subprocess.run(
+        [uv, "pip", "install", "--dry-run", "--offline", "--python", sys.executable, "-r", lock],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Would install" in done.stderr or "Audited" in done.stderr, done.stderr
