@@ -191,6 +191,8 @@ def _code(settings: Settings, recorded: Recorded, out: Path, notes: list[str]) -
         if detail.get("git_dirty") and recorded.code_diff is None:
             notes.append("the tree was dirty but its diff was not recorded: code at the commit")
         if recorded.code_diff is not None:
+            if (recorded.code_diff.get("metadata") or {}).get("truncated") == "true":
+                notes.append("the uncommitted diff was truncated when recorded: code is partial")
             _apply(read_bytes(settings, recorded.code_diff), out, notes)
         exclude = out / ".git" / "info" / "exclude"  # what runstream adds is not the run's code
         exclude.parent.mkdir(parents=True, exist_ok=True)
