@@ -164,18 +164,19 @@ def _run_started(
         if reasons:
             determinism[NONDETERMINISTIC_KEY] = "; ".join(reasons)
         started.environment.CopyFrom(capture_environment(determinism, scrubber))
-        stored.append(_stored(artifacts.put_bytes(requirements_lock()), "requirements.txt"))
+        lock = requirements_lock(scrubber)
+        stored.append(_stored(artifacts.put_bytes(lock), "requirements.txt"))
     git = capture_run_code() if capture_code else None
+    packed = _code_snapshot(artifacts, scrubber) if capture_code and git is None else None
     if git is not None:
         scrubber.count += git.redacted
     if scrubber.count:
         started.params.append(pb.Param(key=COUNT_KEY, value=pb.Value(integer=scrubber.count)))
     if git is None:
-        snapshot = _code_snapshot(artifacts) if capture_code else None
         if strict_code:
-            _require_rebuildable(None, snapshot)
-        if snapshot is not None:
-            stored.append(snapshot[0])
+            _require_rebuildable(None, packed)
+        if packed is not None:
+            stored.append(packed[0])
         return started, stored
     if strict_code:
         _require_rebuildable(git, None)
@@ -207,12 +208,14 @@ def _stored(stored: StoredArtifact, name: str, **metadata: str) -> pb.ArtifactLo
     )
 
 
-def _code_snapshot(artifacts: ArtifactSink) -> tuple[pb.ArtifactLogged, CodeSnapshot] | None:
+def _code_snapshot(
+    artifacts: ArtifactSink, scrubber: Scrubber
+) -> tuple[pb.ArtifactLogged, CodeSnapshot] | None:
     """Outside git: the entry script and its local modules, stored as ``code.tar.gz``."""
     script = entry_script()
     if script is None:
         return None
-    code = snapshot(script)
+    code = snapshot(script, scrubber)
     artifact = _stored(
         artifacts.put_bytes(code.archive),
         "code.tar.gz",

@@ -11,15 +11,19 @@ import importlib.metadata
 import json
 import platform
 
+from ..redaction import Scrubber
 
-def requirements_lock() -> bytes:
-    """``name==version`` lines (or ``name @ url``), sorted by name."""
+
+def requirements_lock(scrubber: Scrubber | None = None) -> bytes:
+    """``name==version`` lines (or ``name @ url``, credentials taken out of the URL by
+    ``scrubber``), sorted by name."""
+    scrubber = scrubber or Scrubber()
     lines: dict[str, str] = {}
     for distribution in importlib.metadata.distributions():
         name = distribution.metadata["Name"]
         if not name or name.lower() in lines:
             continue
-        lines[name.lower()] = _requirement(name, distribution)
+        lines[name.lower()] = _requirement(name, distribution, scrubber)
     header = (
         f"# Python {platform.python_version()} on {platform.platform()}: every package of the "
         "run's interpreter\n"
@@ -27,14 +31,16 @@ def requirements_lock() -> bytes:
     return (header + "".join(f"{lines[key]}\n" for key in sorted(lines))).encode()
 
 
-def _requirement(name: str, distribution: importlib.metadata.Distribution) -> str:
+def _requirement(
+    name: str, distribution: importlib.metadata.Distribution, scrubber: Scrubber
+) -> str:
     try:
         direct = json.loads(distribution.read_text("direct_url.json") or "null")
     except ValueError:
         direct = None
     if not isinstance(direct, dict) or not isinstance(direct.get("url"), str):
         return f"{name}=={distribution.version}"
-    url = direct["url"]
+    url = scrubber.url(direct["url"])
     vcs = direct.get("vcs_info")
     if isinstance(vcs, dict) and vcs.get("vcs") and vcs.get("commit_id"):
         return f"{name} @ {vcs['vcs']}+{url}@{vcs['commit_id']}"

@@ -7,12 +7,15 @@ fixed order with fixed metadata, so the same code gives the same bytes (and one 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..redaction import Scrubber
 
 MAX_SNAPSHOT_BYTES = 10 * 1024 * 1024
 """Source read into a snapshot, in all; a larger tree is left incomplete (and says so)."""
@@ -52,8 +55,10 @@ def _installed(relative: Path) -> bool:
     )
 
 
-def snapshot(script: Path) -> CodeSnapshot:
-    """A reproducible archive of :func:`local_sources` of ``script`` (an absolute path)."""
+def snapshot(script: Path, scrubber: Scrubber | None = None) -> CodeSnapshot:
+    """A reproducible archive of :func:`local_sources` of ``script`` (an absolute path), secrets
+    replaced in place by ``scrubber`` (counted there) like those of a git diff."""
+    scrubber = scrubber or Scrubber()
     root = script.parent
     budget = MAX_SNAPSHOT_BYTES
     complete = True
@@ -73,6 +78,8 @@ def snapshot(script: Path) -> CodeSnapshot:
                 complete = False
                 continue
             budget -= len(content)
+            with contextlib.suppress(UnicodeDecodeError):  # not text: kept as it is
+                content = scrubber.value(content.decode("utf-8")).encode("utf-8")
             name = path.relative_to(root).as_posix()
             info = tarfile.TarInfo(name)
             info.size = len(content)
