@@ -6,6 +6,10 @@ The data ships inside scikit-learn, so this runs offline in seconds on a laptop 
     python examples/train_digits.py --name sgd --optimizer sgd --lr 0.05
     runstream compare baseline sgd --plot curves.png --metric accuracy
     runstream eval baseline --by parity --by density --plot reliability.png
+
+With ``--data DIR`` the digits are read from ``DIR/digits.csv`` (written there from the
+bundled copy when missing) and logged as a dataset version, stored by content, so that
+``runstream reproduce`` can restore them even after the file changed.
 """
 
 from __future__ import annotations
@@ -41,23 +45,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default=None, help="run name (runstream picks one if unset)")
     parser.add_argument("--project", default="digits")
+    parser.add_argument(
+        "--data", default=None, help="read the digits from DIR/digits.csv and log them as a dataset"
+    )
     return parser.parse_args(argv)
 
 
-def load_data(seed: int) -> tuple[TensorDataset, TensorDataset, np.ndarray]:
+def digits_csv(directory: Path) -> Path:
+    """``DIR/digits.csv``: 64 pixel counts and the label per row; written when missing."""
+    path = directory / "digits.csv"
+    if not path.exists():
+        digits = load_digits()
+        directory.mkdir(parents=True, exist_ok=True)
+        table = np.column_stack([digits.data, digits.target]).astype(np.int64)
+        np.savetxt(path, table, fmt="%d", delimiter=",")
+    return path
+
+
+def read_digits(data: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """(images of shape (N, 8, 8), labels): from a CSV written by :func:`digits_csv`, else the
+    copy bundled with scikit-learn."""
+    if data is None:
+        digits = load_digits()
+        return digits.images, digits.target
+    table = np.loadtxt(digits_csv(data), delimiter=",", dtype=np.int64, ndmin=2)
+    return table[:, :64].reshape(-1, 8, 8).astype(np.float64), table[:, 64]
+
+
+def load_data(
+    seed: int, data: Path | None = None
+) -> tuple[TensorDataset, TensorDataset, np.ndarray]:
     """Split the 1,797 digits 80/20, stratified, so the same seed gives the same eval set.
 
     Also returns the eval images' row numbers in the full data set: they are stable sample ids,
     so predictions for the same image can be followed across epochs and across runs.
     """
-    digits = load_digits()
-    indices = np.arange(len(digits.target))
+    raw_images, raw_labels = read_digits(data)
+    indices = np.arange(len(raw_labels))
     train_idx, eval_idx = train_test_split(
-        indices, test_size=0.2, random_state=seed, stratify=digits.target
+        indices, test_size=0.2, random_state=seed, stratify=raw_labels
     )
     # (N, 1, 8, 8) in [0, 1]: the raw pixels are counts from 0 to 16.
-    images = torch.tensor(digits.images / 16.0, dtype=torch.float32).unsqueeze(1)
-    labels = torch.tensor(digits.target, dtype=torch.long)
+    images = torch.tensor(raw_images / 16.0, dtype=torch.float32).unsqueeze(1)
+    labels = torch.tensor(raw_labels, dtype=torch.long)
     train = TensorDataset(images[train_idx], labels[train_idx])
     evaluation = TensorDataset(images[eval_idx], labels[eval_idx])
     return train, evaluation, eval_idx
@@ -134,10 +164,17 @@ def main(argv: list[str] | None = None) -> None:
 
     # Where the run is filed (project, name) is not part of the experiment's config.
     config = {key: value for key, value in vars(args).items() if key not in ("project", "name")}
+    if args.data is None:
+        del config["data"]
+    data = Path(args.data) if args.data is not None else None
+    if data is not None:
+        digits_csv(data)  # before init: the first run records the same code state as later ones
     with runstream.init(
         project=args.project, name=args.name, config=config, tags=["example"], seed=args.seed
     ) as run:
-        train_data, eval_data, eval_ids = load_data(args.seed)
+        if data is not None:
+            run.log_dataset(data, name="digits", role="train", store=True)
+        train_data, eval_data, eval_ids = load_data(args.seed, data)
         # init() seeded torch's global RNG (weights, dropout); the shuffle order gets its own
         # generator so that it depends on the seed alone, not on what ran before.
         loader = DataLoader(

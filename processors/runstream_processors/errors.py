@@ -21,6 +21,7 @@ ProcessorError derives from the SDK's root, :class:`runstream.errors.RunstreamEr
     ├── MigrationError         the schema could not be brought up to date
     ├── QueryError             a query failed (bad SQL, unknown run, ...), message from the engine
     ├── GrafanaError           `runstream dashboards push` could not install into a Grafana
+    ├── ReproduceError         a run's code, environment or data could not be rebuilt
     ├── TopicsError            [topics.py] Kafka topics could not be created or inspected
     └── WorkerError            [worker/app.py] the worker cannot start (no broker, no faust)
 
@@ -103,3 +104,8 @@ class QueryError(ProcessorError):
 
 class GrafanaError(ProcessorError):
     """A Grafana refused or did not answer what ``runstream dashboards push`` sent."""
+
+
+class ReproduceError(ProcessorError):
+    """``runstream reproduce`` could not rebuild what the run recorded (no code recorded, the
+    commit is nowhere to be found, a stored diff does not apply, data not stored)."""

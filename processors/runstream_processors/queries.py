@@ -347,3 +347,97 @@ def evaluation_metrics(client: Any, run_ids: Sequence[str]) -> list[Row]:
         "ORDER BY split, metric, baseline",
         {"ids": list(run_ids)},
     )
+
+
+# -- datasets ------------------------------------------------------------------------------
+
+
+def dataset_versions(client: Any, name: str | None = None, project: str | None = None) -> list[Row]:
+    """Every version of every dataset (or of ``name``), oldest first, with how many runs used it."""
+    conditions = ["1"]
+    parameters: dict[str, Any] = {}
+    if name:
+        conditions.append("name = {name:String}")
+        parameters["name"] = name
+    if project:
+        conditions.append("project = {project:String}")
+        parameters["project"] = project
+    return rows(
+        client,
+        "SELECT project, name, version, any(role) AS role, any(root) AS root, "
+        "max(stored) AS stored, any(file_count) AS files, any(total_bytes) AS bytes, "
+        "min(time) AS first_logged, max(time) AS last_logged, uniqExact(run_id) AS runs "
+        f"FROM runstream.datasets WHERE {' AND '.join(conditions)} "
+        "GROUP BY project, name, version ORDER BY project, name, first_logged",
+        parameters,
+    )
+
+
+def dataset_manifest(client: Any, name: str, version: str) -> list[Row]:
+    """The files of one version (path, size_bytes, sha256), by path."""
+    return rows(
+        client,
+        "SELECT f.1 AS path, f.2 AS size_bytes, f.3 AS sha256 FROM "
+        "(SELECT arrayZip(files.path, files.size_bytes, files.sha256) AS all_files "
+        "FROM runstream.datasets WHERE name = {name:String} AND version = {version:String} "
+        "LIMIT 1) ARRAY JOIN all_files AS f ORDER BY path",
+        {"name": name, "version": version},
+    )
+
+
+def dataset_runs(client: Any, name: str, version: str) -> list[Row]:
+    """The runs that logged one version, and in which role, oldest first."""
+    return rows(
+        client,
+        "SELECT d.run_id AS run_id, r.name AS run, r.status AS status, d.role AS role, "
+        "min(d.time) AS time FROM runstream.datasets AS d "
+        "LEFT JOIN runstream.runs AS r ON r.run_id = d.run_id "
+        "WHERE d.name = {name:String} AND d.version = {version:String} "
+        "GROUP BY run_id, run, status, role ORDER BY time",
+        {"name": name, "version": version},
+    )
+
+
+def run_datasets(client: Any, run_id: str) -> list[Row]:
+    """The dataset versions one run logged, with their manifests, in logging order."""
+    return rows(
+        client,
+        "SELECT name, version, role, root, stored, files.path AS paths, "
+        "files.size_bytes AS sizes, files.sha256 AS digests, time FROM runstream.datasets "
+        "WHERE run_id = {id:String} ORDER BY time LIMIT 1 BY name, version, role",
+        {"id": run_id},
+    )
+
+
+def run_metric_points(client: Any, run_id: str) -> list[Row]:
+    """Every metric point of a run (split, key, step, value) in logging order per key; an
+    event stored twice counts once."""
+    return rows(
+        client,
+        "SELECT split, key, step, value FROM (SELECT split, key, step, value, time, idx, "
+        "event_id FROM runstream.metrics WHERE run_id = {id:String} LIMIT 1 BY event_id, idx) "
+        "ORDER BY split, key, step, time, idx",
+        {"id": run_id},
+    )
+
+
+def reproductions(client: Any, run_id: str) -> list[Row]:
+    """Runs that reproduce ``run_id``, newest first."""
+    return rows(
+        client,
+        "SELECT run_id, name, start_time FROM runstream.runs_started "
+        "WHERE reproduces = {id:String} ORDER BY start_time DESC LIMIT 1 BY run_id",
+        {"id": run_id},
+    )
+
+
+def artifacts_of_kind(client: Any, run_id: str, kind: str) -> list[Row]:
+    """A run's artifacts of one kind (``code-diff``, ``code-snapshot``, ``requirements``) with
+    their metadata, newest first."""
+    return rows(
+        client,
+        "SELECT name, kind, sha256, size_bytes, uri, metadata, time FROM runstream.artifacts "
+        "WHERE run_id = {id:String} AND kind = {kind:String} "
+        "ORDER BY time DESC LIMIT 1 BY name, sha256",
+        {"id": run_id, "kind": kind},
+    )

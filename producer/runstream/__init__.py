@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 
 from . import _active
 from .errors import (
+    DeterminismWarning,
     InvalidConfigError,
     InvalidInputError,
     InvalidKeyError,
@@ -35,6 +36,7 @@ from .errors import (
     SpoolError,
     TrackingWarning,
     TransientError,
+    UnreproducibleCodeError,
 )
 from .report import RunReport, Status
 from .version import __version__
@@ -49,6 +51,7 @@ _LAZY = {"init": ".init", "Run": ".run", "Sweep": ".sweeps", "sweep": ".sweeps"}
 """Public names imported on first access (PEP 562), from these modules."""
 
 __all__ = [
+    "DeterminismWarning",
     "InvalidConfigError",
     "InvalidInputError",
     "InvalidKeyError",
@@ -64,6 +67,7 @@ __all__ = [
     "Sweep",
     "TrackingWarning",
     "TransientError",
+    "UnreproducibleCodeError",
     "Watch",
     "__version__",
     "active_run",
@@ -71,6 +75,7 @@ __all__ = [
     "init",
     "log",
     "log_artifact",
+    "log_dataset",
     "log_samples",
     "sweep",
     "watch",
@@ -161,6 +166,17 @@ def log_artifact(
 ) -> str:
     """``log_artifact`` on the active run; returns the content's SHA-256."""
     return _active.get().log_artifact(path, name=name, kind=kind, metadata=metadata)
+
+
+def log_dataset(
+    path: str | os.PathLike[str],
+    name: str | None = None,
+    *,
+    role: str = "",
+    store: bool = False,
+) -> str:
+    """``log_dataset`` on the active run; returns the version id."""
+    return _active.get().log_dataset(path, name, role=role, store=store)
 
 
 def finish(

@@ -6,6 +6,8 @@
     │   ├── InvalidValueError
     │   └── InvalidConfigError
     ├── RunStateError (also RuntimeError)     no run, logging after finish(), two runs at once
+    ├── UnreproducibleCodeError               init(strict_code=True): the code could not be
+    │   (also RuntimeError)                   rebuilt from what would be recorded
     ├── MissingExtraError (also ImportError)  an optional dependency is not installed
     ├── SpoolError (also OSError)             the local spool could not be read or written
     ├── TransientError                        retrying later may help; ``retry_after`` suggests when
@@ -14,6 +16,8 @@
     ├── StopRequested                         a stop request ended a runstream.backoff wait
     ├── TrackingWarning (also RuntimeWarning) a warning, not raised: something a call passed
     │                                         was not recorded (counted in finish()'s report)
+    ├── DeterminismWarning (also UserWarning) a warning at init: the run is not deterministic
+    │                                         by construction (recorded with the run)
     └── ObjectStoreError (also OSError)       the S3 object store failed or refused a request
         ├── ArtifactMissingError              the object (or its bucket) does not exist
         ├── ArtifactIntegrityError            bytes do not match the recorded SHA-256 or size
@@ -110,6 +114,18 @@ class TransientError(RunstreamError):
 
 class ServiceUnavailableError(TransientError):
     """A service the SDK ships to (Kafka, the object store) did not answer, or asked to wait."""
+
+
+class UnreproducibleCodeError(RunstreamError, RuntimeError):
+    """``init(strict_code=True)`` refused to start: the recorded code would not rebuild the
+    code that runs (a truncated diff, untracked binaries, no repository and no script)."""
+
+
+class DeterminismWarning(RunstreamError, UserWarning):
+    """Warned by ``init`` when a rerun could differ by construction: no seed, torch's
+    deterministic algorithms off, cuDNN benchmark on, a random ``PYTHONHASHSEED``, or CUDA
+    without ``CUBLAS_WORKSPACE_CONFIG``. The reasons are recorded with the run
+    (``determinism["nondeterministic"]``); ``init(warn_nondeterministic=False)`` keeps quiet."""
 
 
 class TrackingWarning(RunstreamError, RuntimeWarning):

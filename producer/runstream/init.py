@@ -5,19 +5,23 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import _active, _signals
-from .artifacts import ArtifactSink, open_artifact_sink
+from .artifacts import ArtifactSink, StoredArtifact, open_artifact_sink
+from .capture.determinism import NONDETERMINISTIC_KEY, nondeterminism
 from .capture.environment import capture_environment
-from .capture.git import GitState, capture_run_code
+from .capture.git import MAX_DIFF_BYTES, GitState, capture_run_code, entry_script
+from .capture.requirements import requirements_lock
 from .capture.seeds import determinism_settings, seed_everything
+from .capture.snapshot import MAX_SNAPSHOT_BYTES, CodeSnapshot, snapshot
 from .capture.system import SystemSampler
 from .config import ParamValue, flatten_config, to_params
 from .distributed import Placement, detect, shared_run_id
 from .envelopes import EnvelopeFactory, fit_run_started, new_id
-from .errors import InvalidInputError
+from .errors import DeterminismWarning, InvalidInputError, UnreproducibleCodeError
 from .limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, project_problem, safe_text, text_problem
 from .recorder import Recorder, RecorderOptions
 from .redaction import COUNT_KEY, Scrubber
@@ -44,6 +48,8 @@ def init(
     heartbeat_interval: float = 10.0,
     flush_interval: float = 0.2,
     strict: bool | None = None,
+    strict_code: bool = False,
+    warn_nondeterministic: bool = True,
 ) -> Run:
     """Start a run and make it the active one.
 
@@ -59,6 +65,14 @@ def init(
     ``init`` raises on invalid arguments. Later calls on the run count invalid input
     and warn (:class:`runstream.TrackingWarning`) instead of raising, so a stray value
     never ends a training job; ``strict=True`` (default: ``RUNSTREAM_STRICT``) raises.
+
+    The code is recorded as its git state (commit, uncommitted diff and untracked files) or,
+    outside git, as a snapshot of the entry script and the local modules it imported; the
+    environment also as a requirements lock. ``strict_code=True`` raises
+    :class:`runstream.errors.UnreproducibleCodeError` instead of starting a run whose code
+    could not be rebuilt. A run that is not deterministic by construction (see
+    :mod:`runstream.capture.determinism`) gets a :class:`runstream.errors.DeterminismWarning`
+    and its reasons recorded, unless ``warn_nondeterministic=False``.
     """
     _active.ensure_none_active()
     run = _open(
@@ -78,6 +92,8 @@ def init(
         flush_interval=flush_interval,
         strict=strict,
         placement=detect(),
+        strict_code=strict_code,
+        warn_nondeterministic=warn_nondeterministic,
     )
     _active.activate(run)
     _signals.install()
@@ -115,6 +131,8 @@ def open_detached(
         flush_interval=0.2,
         strict=strict,
         placement=Placement(),
+        strict_code=False,
+        warn_nondeterministic=False,
     )
     run._recorder.start()
     return run
@@ -138,6 +156,8 @@ def _open(
     flush_interval: float,
     strict: bool | None,
     placement: Placement,
+    strict_code: bool,
+    warn_nondeterministic: bool,
 ) -> Run:
     """The run, its start submitted; its recorder not started yet."""
     _check_names(project, name, tags, notes)
@@ -160,26 +180,27 @@ def _open(
         system_sampler=SystemSampler() if system_interval else None,
     )
     if owner:  # the other ranks of a job join rank 0's run: their first heartbeat says so
-        started, diff = _run_started(
+        started, stored = _run_started(
             run_name,
             tags,
-            (group, job_type),
+            (group, job_type, settings.reproduces),
             params,
             seed,
             notes,
             heartbeat_interval,
-            capture_code,
-            capture_env,
+            (capture_code, capture_env, strict_code),
             artifacts,
         )
         _place(started, placement)
+        if warn_nondeterministic and capture_env:
+            _warn_nondeterministic(started, run_name)
         payloads, truncated = fit_run_started(started)
         if truncated:
             recorder.counters.not_recorded["run_started.truncated"] += truncated
         for payload in payloads:
             recorder.submit(payload)
-        if diff is not None:
-            recorder.submit(diff)
+        for artifact in stored:
+            recorder.submit(artifact)
     run = Run(
         project=project,
         run_id=run_id,
@@ -199,21 +220,23 @@ def _open(
 def _run_started(
     name: str,
     tags: Sequence[str],
-    grouping: tuple[str, str],
+    grouping: tuple[str, str, str],
     params: dict[str, ParamValue],
     seed: int | None,
     notes: str,
     heartbeat_interval: float,
-    capture_code: bool,
-    capture_env: bool,
+    capture: tuple[bool, bool, bool],
     artifacts: ArtifactSink,
-) -> tuple[pb.RunStarted, pb.ArtifactLogged | None]:
+) -> tuple[pb.RunStarted, list[pb.ArtifactLogged]]:
+    """The RunStarted payload and the artifacts it refers to (diff, snapshot, lock)."""
+    capture_code, capture_env, strict_code = capture
     scrubber = Scrubber()  # secrets out of everything below, counted (runstream.redaction)
     started = pb.RunStarted(
         name=name,
         tags=scrubber.texts(tags),
         group=grouping[0],
         job_type=grouping[1],
+        reproduces=grouping[2],
         params=to_params(params, scrubber),
         command=[safe_text(arg) for arg in scrubber.argv([sys.executable, *sys.argv])],
         working_dir=safe_text(os.getcwd()),
@@ -222,15 +245,29 @@ def _run_started(
         heartbeat_interval_ms=int(heartbeat_interval * 1000),
         notes=scrubber.value(notes) if notes else "",
     )
+    stored: list[pb.ArtifactLogged] = []
     if capture_env:
-        started.environment.CopyFrom(capture_environment(determinism_settings(seed), scrubber))
+        determinism = determinism_settings(seed)
+        reasons = nondeterminism(seed)
+        if reasons:
+            determinism[NONDETERMINISTIC_KEY] = "; ".join(reasons)
+        started.environment.CopyFrom(capture_environment(determinism, scrubber))
+        lock = requirements_lock(scrubber)
+        stored.append(_stored(artifacts.put_bytes(lock), "requirements.txt"))
     git = capture_run_code() if capture_code else None
+    packed = _code_snapshot(artifacts, scrubber) if capture_code and git is None else None
     if git is not None:
         scrubber.count += git.redacted
     if scrubber.count:
         started.params.append(pb.Param(key=COUNT_KEY, value=pb.Value(integer=scrubber.count)))
     if git is None:
-        return started, None
+        if strict_code:
+            _require_rebuildable(None, packed)
+        if packed is not None:
+            stored.append(packed[0])
+        return started, stored
+    if strict_code:
+        _require_rebuildable(git, None)
     diff = _store_diff(git, artifacts)
     started.git.CopyFrom(
         pb.GitInfo(
@@ -239,9 +276,79 @@ def _run_started(
             remote=git.remote,
             dirty=git.dirty,
             diff_sha256=diff.sha256 if diff else "",
+            toplevel=safe_text(git.toplevel),
         )
     )
-    return started, diff
+    if diff is not None:
+        stored.append(diff)
+    return started, stored
+
+
+def _stored(stored: StoredArtifact, name: str, **metadata: str) -> pb.ArtifactLogged:
+    kind = "requirements" if name == "requirements.txt" else "code-snapshot"
+    return pb.ArtifactLogged(
+        name=name,
+        kind=kind,
+        sha256=stored.sha256,
+        size_bytes=stored.size_bytes,
+        uri=stored.uri,
+        metadata=metadata,
+    )
+
+
+def _code_snapshot(
+    artifacts: ArtifactSink, scrubber: Scrubber
+) -> tuple[pb.ArtifactLogged, CodeSnapshot] | None:
+    """Outside git: the entry script and its local modules, stored as ``code.tar.gz``."""
+    script = entry_script()
+    if script is None:
+        return None
+    code = snapshot(script, scrubber)
+    artifact = _stored(
+        artifacts.put_bytes(code.archive),
+        "code.tar.gz",
+        root=safe_text(str(code.root)),
+        entry=safe_text(code.entry),
+        complete=str(code.complete).lower(),
+    )
+    return artifact, code
+
+
+def _require_rebuildable(
+    git: GitState | None, snapshot: tuple[pb.ArtifactLogged, CodeSnapshot] | None
+) -> None:
+    """``strict_code``: raise unless the recorded code rebuilds the code that runs."""
+    if git is not None:
+        if git.diff_truncated:
+            raise UnreproducibleCodeError(
+                f"the uncommitted diff is over {MAX_DIFF_BYTES} bytes: commit the changes"
+            )
+        if git.omitted:
+            names = ", ".join(git.omitted[:5])
+            raise UnreproducibleCodeError(
+                f"untracked files recorded by hash only (binary or too large): {names}; "
+                "commit them, or ignore them in .gitignore"
+            )
+        return
+    if snapshot is None:
+        raise UnreproducibleCodeError(
+            "no git repository and no entry script to snapshot (an interactive session)"
+        )
+    if not snapshot[1].complete:
+        raise UnreproducibleCodeError(
+            f"the code under {snapshot[1].root} is over {MAX_SNAPSHOT_BYTES} bytes: use git"
+        )
+
+
+def _warn_nondeterministic(started: pb.RunStarted, name: str) -> None:
+    reasons = started.environment.determinism.get(NONDETERMINISTIC_KEY)
+    if reasons:
+        warnings.warn(
+            f"runstream: run {name!r} is not deterministic by construction: {reasons} "
+            "(recorded with the run; init(warn_nondeterministic=False) keeps quiet)",
+            DeterminismWarning,
+            stacklevel=3,
+        )
 
 
 def _place(started: pb.RunStarted, placement: Placement) -> None:

@@ -11,10 +11,12 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from . import datasets
 from .artifacts import ArtifactSink
 from .config import ParamValue, flatten_config, to_params
 from .distributed import Placement
@@ -26,7 +28,15 @@ from .errors import (
     RunStateError,
     TrackingWarning,
 )
-from .limits import MAX_KEY_LENGTH, MAX_TEXT_VALUE_BYTES, key_problem, safe_text, text_problem
+from .limits import (
+    MAX_KEY_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PAYLOAD_BYTES,
+    MAX_TEXT_VALUE_BYTES,
+    key_problem,
+    safe_text,
+    text_problem,
+)
 from .recorder import Recorder
 from .redaction import COUNT_KEY, Scrubber
 from .report import RunReport, Status
@@ -327,6 +337,86 @@ class Run:
         self.config.update(params)
         self._submit(pb.RunStartedContinued(params=wire))
 
+    def log_dataset(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        role: str = "",
+        store: bool = False,
+    ) -> str:
+        """Record the version of the data at ``path`` (a file or a directory); returns its id.
+
+        The manifest lists every file's path (relative to the directory; for a single file,
+        to its directory), size and SHA-256; the version id derives from it, so unchanged
+        data keeps its version. Hashing runs in parallel and is cached by path, size and
+        mtime, so re-logging unchanged data reads nothing. ``role`` says what the run used
+        it for (``train``, ``eval``, ...). ``store=True`` also stores the content in the
+        artifact store by SHA-256 (a file already there is not copied again), which lets
+        ``runstream reproduce`` restore this exact version. A path that cannot be read is
+        counted and warned about, and ``""`` returned; a strict run raises.
+        """
+        self._check_active()
+        try:
+            source, dataset_name = _dataset_input(path, name, role)
+            manifest = datasets.build_manifest(
+                source, datasets.HashCache(self.settings.hash_cache_file)
+            )
+        except InvalidInputError as error:
+            self._refuse(error)
+            return ""
+        except OSError as error:
+            if self.strict:
+                raise
+            self._count(f"dataset {name or path!s:.80}: unreadable", 1, f"dataset {path}: {error}")
+            return ""
+        if store:
+            try:
+                manifest = self._store_dataset(manifest)
+            except OSError as error:
+                if self.strict:
+                    raise
+                why = "disk full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
+                self._count(f"dataset {dataset_name!r}: {why}", 1, f"dataset {path}: {error}")
+                return ""
+        payload = pb.DatasetVersion(
+            name=dataset_name,
+            version=manifest.version,
+            role=role,
+            root=safe_text(_recorded_root(manifest.root)),
+            stored=store,
+            files=[
+                pb.DatasetFile(path=safe_text(e.path), size_bytes=e.size_bytes, sha256=e.sha256)
+                for e in manifest.entries
+            ],
+        )
+        if payload.ByteSize() > MAX_PAYLOAD_BYTES:
+            self._refuse(
+                InvalidValueError.of(
+                    f"dataset {dataset_name!r}",
+                    f"its manifest of {len(manifest.entries)} files is over "
+                    f"{MAX_PAYLOAD_BYTES} bytes (archive small files together)",
+                )
+            )
+            return ""
+        self._submit(payload)
+        return manifest.version
+
+    def _store_dataset(self, manifest: datasets.Manifest) -> datasets.Manifest:
+        """Store every file by content (parallel; known digests are not copied again)."""
+
+        def one(entry: datasets.ManifestEntry) -> datasets.ManifestEntry:
+            if self._artifacts.known(entry.sha256, entry.size_bytes) is not None:
+                return entry
+            stored = self._artifacts.put(manifest.root / entry.path)
+            # The stored copy is what a reproduction gets: record its digest if the file
+            # changed since it was hashed.
+            return datasets.ManifestEntry(entry.path, stored.size_bytes, stored.sha256)
+
+        workers = min(datasets.MAX_WORKERS, max(1, len(manifest.entries)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return datasets.Manifest(manifest.root, tuple(pool.map(one, manifest.entries)))
+
     # -- lifecycle ---------------------------------------------------------------
 
     def finish(
@@ -407,7 +497,11 @@ class Run:
 
     def _submit(
         self,
-        payload: pb.SampleBatch | pb.ArtifactLogged | pb.SummaryUpdate | pb.RunStartedContinued,
+        payload: pb.SampleBatch
+        | pb.ArtifactLogged
+        | pb.SummaryUpdate
+        | pb.RunStartedContinued
+        | pb.DatasetVersion,
     ) -> None:
         self._check_active()
         self._recorder.submit(payload)
@@ -539,6 +633,41 @@ def _artifact_input(
             raise InvalidValueError.of(f"artifact {artifact_name!r} metadata {key!r}", problem)
         clean[key] = value
     return source, artifact_name, clean
+
+
+def _dataset_input(path: str | os.PathLike[str], name: str | None, role: str) -> tuple[Path, str]:
+    """The checked arguments of ``log_dataset``, or InvalidInputError naming the culprit."""
+    try:
+        source = Path(path)
+        exists = source.is_file() or source.is_dir()
+    except (TypeError, ValueError, OSError) as exc:
+        raise InvalidInputError.of("dataset path", f"not a usable path ({exc})") from None
+    if not exists:
+        raise InvalidInputError(
+            f"dataset {safe_text(str(source))!r}: no such file or directory",
+            subject="dataset path",
+            problem="no such file or directory",
+        )
+    dataset_name = name or source.resolve().name
+    problem = text_problem(
+        dataset_name, what="dataset name", max_chars=MAX_NAME_LENGTH, control=False, empty=False
+    )
+    if problem:
+        raise InvalidKeyError.of(f"dataset name {dataset_name!r:.80}", problem)
+    problem = text_problem(role, what="role", max_chars=MAX_NAME_LENGTH, control=False)
+    if problem:
+        raise InvalidValueError.of(f"dataset {dataset_name!r} role", problem)
+    return source, dataset_name
+
+
+def _recorded_root(root: Path) -> str:
+    """The dataset's directory, relative to the working directory when under it (so a
+    reproduction in another directory finds it at the same relative place)."""
+    absolute = root.resolve()
+    try:
+        return absolute.relative_to(Path.cwd().resolve()).as_posix() or "."
+    except ValueError:
+        return str(absolute)
 
 
 def _warn_about(report: RunReport, name: str) -> None:

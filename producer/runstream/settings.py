@@ -75,6 +75,9 @@ class Settings:
     """Runs raise on invalid input to ``log`` and friends instead of counting it and
     warning. ``RUNSTREAM_STRICT`` (``1``/``true``/``yes``); default off; ``init(strict=)``
     wins."""
+    reproduces: str = ""
+    """The run a new run reproduces (its ``RunStarted.reproduces``): ``runstream reproduce``
+    sets it for the command it re-runs. ``RUNSTREAM_REPRODUCES``; default unset."""
     kafka_compression: str | None = "gzip"
     """Codec of the batches the shipper produces: ``gzip``, or None for none.
     ``RUNSTREAM_KAFKA_COMPRESSION`` (``gzip`` or ``none``); default ``gzip``."""
@@ -122,6 +125,11 @@ class Settings:
     def artifacts_dir(self) -> Path:
         return self.root / "artifacts"
 
+    @property
+    def hash_cache_file(self) -> Path:
+        """SHA-256 of dataset files by (path, size, mtime): re-logging unchanged data is quick."""
+        return self.root / "cache" / "dataset-hashes.json"
+
 
 def load_settings(root: str | os.PathLike[str] | None = None) -> Settings:
     """Read settings from the environment; ``root`` overrides ``RUNSTREAM_DIR``.
@@ -150,6 +158,7 @@ def load_settings(root: str | os.PathLike[str] | None = None) -> Settings:
         alert_webhook_per_run_per_minute=_rate(
             env, "RUNSTREAM_ALERT_WEBHOOK_PER_RUN_PER_MINUTE", 5.0
         ),
+        reproduces=env.get("RUNSTREAM_REPRODUCES", "").strip(),
     )
 
 

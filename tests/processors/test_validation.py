@@ -124,3 +124,18 @@ def test_unknown_fields_from_a_newer_producer_are_ignored() -> None:
     data = envelope(heartbeat=pb.Heartbeat(interval_ms=1000)).SerializeToString()
     unknown_field_99 = b"\x9a\x06\x03abc"  # field 99, length-delimited
     assert parse(data + unknown_field_99).heartbeat.interval_ms == 1000
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/passwd", "../outside.txt", "a/../../b", "twice.txt"], ids=str
+)
+def test_dataset_paths_stay_inside_the_dataset_and_appear_once(path: str) -> None:
+    digest = "c" * 64
+    files = [pb.DatasetFile(path=path, size_bytes=1, sha256=digest)]
+    if path == "twice.txt":
+        files.append(pb.DatasetFile(path=path, size_bytes=1, sha256=digest))
+    dataset = pb.DatasetVersion(name="d", version="v1", role="train", root="data", files=files)
+    assert reason_of(envelope(dataset=dataset).SerializeToString()) == "invalid_dataset"
+    fine = pb.DatasetVersion(name="d", version="v1", files=[files[0]], root="/abs/ok")
+    fine.files[0].path = "sub/ok.txt"
+    assert parse(envelope(dataset=fine).SerializeToString()).dataset.root == "/abs/ok"

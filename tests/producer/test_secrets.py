@@ -385,7 +385,9 @@ def test_no_planted_secret_reaches_the_spool_the_store_or_the_artifacts(
     assert {name: variables[name] for name in HARMLESS_ENV} == HARMLESS_ENV
     assert variables["DEPLOY_PEM"] == REDACTED
     assert started.git.remote == "https://gitlab.example.com/org/repo.git"
-    [diff, model] = [e.artifact for e in envelopes if e.WhichOneof("payload") == "artifact"]
+    artifacts = [e.artifact for e in envelopes if e.WhichOneof("payload") == "artifact"]
+    [diff] = [artifact for artifact in artifacts if artifact.kind == "code-diff"]
+    [model] = [artifact for artifact in artifacts if artifact.name == "model"]
     assert model.metadata[COUNT_KEY] == "2"
     assert model.metadata["source"].startswith("https://storage.example.com/blob.bin?key=")
 

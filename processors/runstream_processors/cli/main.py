@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("worker", "worker_command"),
     "sync": ("sync", "sync_command"),
     "artifacts": ("artifacts", "artifacts_command"),
+    "datasets": ("datasets", "datasets_command"),
+    "diff": ("diff", "diff_command"),
+    "reproduce": ("reproduce", "reproduce_command"),
     "store": ("store", "store"),
     "importance": ("importance", "importance_command"),
 }

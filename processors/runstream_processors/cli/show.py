@@ -27,6 +27,7 @@ _RUN_FIELDS = (
     "notes",
     "command",
     "working_dir",
+    "reproduces",
 )
 _ENV_FIELDS = (
     "python_version",
@@ -69,6 +70,17 @@ def show_command(ctx: click.Context, run: str, packages: bool, output_format: st
             "metrics": [_metric(m) for m in queries.final_metrics(client, [run_id])],
             "summary": queries.summary(client, run_id),
             "artifacts": queries.artifacts(client, run_id),
+            "datasets": [
+                {
+                    "name": row["name"],
+                    "version": row["version"],
+                    "role": row["role"],
+                    "root": row["root"],
+                    "files": len(row["paths"]),
+                    "stored": row["stored"],
+                }
+                for row in queries.run_datasets(client, run_id)
+            ],
             "samples": queries.samples(client, run_id),
             "alerts": queries.alerts(client, run_id),
         }

@@ -1,4 +1,5 @@
-"""``dataset``: a dataset version, its manifest of files (path, size, SHA-256)."""
+"""``dataset``: a dataset version a run used, its role, where it lay, and its manifest of files
+(path relative to the root, size, SHA-256)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from runstream.limits import MAX_NAME_LENGTH, SHA256_PATTERN
 from runstream.wire import events_pb2 as pb
 
 from ..errors import InvalidEventError
-from ..tables import STRING, STRINGS, TIMESTAMP, UINT64, Table, TableRows
+from ..tables import BOOL, STRING, STRINGS, TIMESTAMP, UINT64, Table, TableRows
 from .base import Kind, event_ids
 
 DATASETS = Table(
@@ -17,6 +18,9 @@ DATASETS = Table(
         "run_id": STRING,
         "name": STRING,
         "version": STRING,
+        "role": STRING,
+        "root": STRING,
+        "stored": BOOL,
         "file_count": UINT64,
         "total_bytes": UINT64,
         "files.path": STRINGS,
@@ -36,11 +40,27 @@ def check(envelope: pb.Envelope) -> None:
         )
     if not dataset.version:
         raise InvalidEventError("invalid_dataset", f"dataset {dataset.name!r} has no version")
+    if len(dataset.role) > MAX_NAME_LENGTH:
+        raise InvalidEventError(
+            "invalid_dataset",
+            f"dataset {dataset.name!r}: role is over {MAX_NAME_LENGTH} characters",
+        )
+    seen: set[str] = set()
     for file in dataset.files:
         if not file.path:
             raise InvalidEventError(
                 "invalid_dataset", f"dataset {dataset.name!r}: a file has no path"
             )
+        if file.path.startswith("/") or ".." in file.path.split("/"):
+            raise InvalidEventError(
+                "invalid_dataset",
+                f"dataset {dataset.name!r}: {file.path!r} is not a path inside the dataset",
+            )
+        if file.path in seen:
+            raise InvalidEventError(
+                "invalid_dataset", f"dataset {dataset.name!r}: {file.path!r} is listed twice"
+            )
+        seen.add(file.path)
         if not SHA256_PATTERN.match(file.sha256):
             raise InvalidEventError(
                 "invalid_dataset",
@@ -56,6 +76,9 @@ def rows(envelope: pb.Envelope, out: TableRows) -> None:
         **event_ids(envelope),
         name=dataset.name,
         version=dataset.version,
+        role=dataset.role,
+        root=dataset.root,
+        stored=dataset.stored,
         file_count=len(files),
         total_bytes=sum(f.size_bytes for f in files),
         time=envelope.time_unix_nano,

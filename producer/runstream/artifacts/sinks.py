@@ -21,6 +21,10 @@ class ArtifactSink(Protocol):
 
     def put_bytes(self, data: bytes) -> StoredArtifact: ...
 
+    def known(self, sha256: str, size: int) -> StoredArtifact | None:
+        """The stored content with this digest, if the local store has it already (no copy)."""
+        ...
+
     def close(self, timeout: float) -> dict[str, int]:
         """Finish pending work; returns reasons → counts of what is not where it should be."""
         ...
@@ -37,6 +41,9 @@ class LocalArtifacts:
 
     def put_bytes(self, data: bytes) -> StoredArtifact:
         return self.local.put_bytes(data)
+
+    def known(self, sha256: str, size: int) -> StoredArtifact | None:
+        return _known(self.local, sha256, size)
 
     def close(self, timeout: float) -> dict[str, int]:
         return {}
@@ -57,6 +64,10 @@ class UploadingArtifacts:
     def put_bytes(self, data: bytes) -> StoredArtifact:
         return self._ship(self.local.put_bytes(data))
 
+    def known(self, sha256: str, size: int) -> StoredArtifact | None:
+        stored = _known(self.local, sha256, size)
+        return None if stored is None else self._ship(stored)  # the bucket may lack it still
+
     def close(self, timeout: float) -> dict[str, int]:
         self.report = self.uploader.close(timeout)
         missing = self.report.not_uploaded
@@ -65,6 +76,16 @@ class UploadingArtifacts:
     def _ship(self, stored: StoredArtifact) -> StoredArtifact:
         self.uploader.submit(stored.sha256)
         return replace(stored, uri=s3_uri(self.bucket, stored.sha256))
+
+
+def _known(local: LocalArtifactStore, sha256: str, size: int) -> StoredArtifact | None:
+    path = local.path_for(sha256)
+    try:
+        if path.stat().st_size == size:
+            return StoredArtifact(sha256, size, path.as_uri())
+    except OSError:
+        pass
+    return None
 
 
 def open_artifact_sink(settings: Settings) -> ArtifactSink:

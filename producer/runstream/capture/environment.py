@@ -19,6 +19,9 @@ from ..wire import events_pb2 as pb
 from . import gpu
 
 MAX_VARIABLE_BYTES = 4096
+_RECORDED_ELSEWHERE = frozenset({"RUNSTREAM_REPRODUCES"})
+"""Set by ``runstream reproduce`` and recorded as ``RunStarted.reproduces``: a run id that
+the value rules would take for a token, and that would make every reproduction differ."""
 
 
 def capture_environment(
@@ -66,7 +69,8 @@ def environment_variables(scrubber: Scrubber | None = None) -> dict[str, str]:
     variables = {
         safe_text(key): safe_text(value)  # undecodable bytes arrive as lone surrogates
         for key, value in environment_snapshot().items()
-        if len(value) <= MAX_VARIABLE_BYTES or is_credential_key(key)
+        if (len(value) <= MAX_VARIABLE_BYTES or is_credential_key(key))
+        and key not in _RECORDED_ELSEWHERE
     }
     return (scrubber or Scrubber()).values(variables)
 

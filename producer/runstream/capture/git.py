@@ -42,6 +42,10 @@ class GitState:
     diff_truncated: bool
     redacted: int = 0
     """Secrets taken out of the remote URL and the diff."""
+    toplevel: str = ""
+    """The work tree's top directory: recorded paths under it map into a reproduction."""
+    omitted: tuple[str, ...] = ()
+    """Untracked files listed by hash or size only: a reproduction cannot rebuild them."""
 
 
 def _git(cwd: Path, *args: str) -> str | None:
@@ -52,9 +56,9 @@ def _git(cwd: Path, *args: str) -> str | None:
     return done.stdout.decode(errors="replace").strip() if done.returncode == 0 else None
 
 
-def code_directories() -> list[Path]:
-    """Where to look for the run's repository: the entry script's directory, then the cwd."""
-    candidates: list[Path] = []
+def entry_script() -> Path | None:
+    """The user's entry script (``sys.argv[0]``, else ``__main__.__file__``), resolved; None
+    in an interpreter, a notebook or under an installed launcher."""
     main = sys.modules.get("__main__")
     for entry in (sys.argv[0] if sys.argv else "", getattr(main, "__file__", None) or ""):
         if not entry or entry.startswith("-"):
@@ -63,9 +67,15 @@ def code_directories() -> list[Path]:
         if not path.is_file():
             continue
         resolved = path.resolve()
-        if _is_launcher(resolved):
-            continue
-        candidates.append(resolved.parent)
+        if not _is_launcher(resolved):
+            return resolved
+    return None
+
+
+def code_directories() -> list[Path]:
+    """Where to look for the run's repository: the entry script's directory, then the cwd."""
+    script = entry_script()
+    candidates = [script.parent] if script is not None else []
     candidates.append(Path.cwd())
     return list(dict.fromkeys(candidates))
 
@@ -100,7 +110,7 @@ def capture_git(cwd: Path) -> GitState | None:
     remote = _git(cwd, "config", "--get", "remote.origin.url") or ""
     status = _git(cwd, "status", "--porcelain", "--untracked-files=no") or ""
     diff = _diff(cwd) if status else b""
-    untracked = _untracked(cwd)
+    untracked, omitted = _untracked(cwd)
     truncated = len(diff) > MAX_DIFF_BYTES
     diff = diff[:MAX_DIFF_BYTES]
     if untracked:
@@ -116,6 +126,8 @@ def capture_git(cwd: Path) -> GitState | None:
         diff=scrubber.diff(diff),
         diff_truncated=truncated,
         redacted=scrubber.count,
+        toplevel=_git(cwd, "rev-parse", "--show-toplevel") or "",
+        omitted=tuple(omitted),
     )
 
 
@@ -129,11 +141,13 @@ def _diff(cwd: Path) -> bytes:
     return done.stdout if done.returncode == 0 else b""
 
 
-def _untracked(cwd: Path) -> bytes:
-    """The untracked, not ignored files as a patch of new files (``git apply`` takes it)."""
+def _untracked(cwd: Path) -> tuple[bytes, list[str]]:
+    """The untracked, not ignored files as a patch of new files (``git apply`` takes it), and
+    the names of those listed by hash or size only."""
+    omitted: list[str] = []
     top = _git(cwd, "rev-parse", "--show-toplevel")
     if top is None:
-        return b""
+        return b"", omitted
     try:
         done = subprocess.run(
             ["git", "ls-files", "--others", "--exclude-standard", "-z"],
@@ -142,9 +156,9 @@ def _untracked(cwd: Path) -> bytes:
             timeout=30,
         )
     except (OSError, subprocess.TimeoutExpired):
-        return b""
+        return b"", omitted
     if done.returncode != 0:
-        return b""
+        return b"", omitted
     root = Path(top)
     budget = MAX_UNTRACKED_BYTES
     readable = MAX_HASHED_BYTES
@@ -158,6 +172,7 @@ def _untracked(cwd: Path) -> bytes:
             size = path.stat().st_size
             if size > readable:
                 parts.append(_listed(raw, f"{size} bytes, over the bound on what is read"))
+                omitted.append(name)
                 continue
             content = path.read_bytes()
         except OSError:
@@ -166,10 +181,11 @@ def _untracked(cwd: Path) -> bytes:
         binary = b"\0" in content[:8000] or not _is_utf8(content)
         if binary or len(content) > MAX_UNTRACKED_FILE_BYTES or len(content) > budget:
             parts.append(_by_hash(raw, content))
+            omitted.append(name)
             continue
         budget -= len(content)
         parts.append(_new_file(raw, content))
-    return b"".join(parts)
+    return b"".join(parts), omitted
 
 
 def _is_utf8(content: bytes) -> bool:

@@ -41,6 +41,10 @@ def determinism_settings(seed: int | None) -> dict[str, str]:
         settings["torch.cudnn.deterministic"] = str(cudnn.deterministic)
         settings["torch.cudnn.benchmark"] = str(cudnn.benchmark)
         settings["torch.initial_seed"] = str(torch.initial_seed())
+        cuda_build = getattr(getattr(torch, "version", None), "cuda", None)
+        if cuda_build:
+            settings["torch.cuda.version"] = str(cuda_build)
+            settings["torch.cudnn.version"] = str(cudnn.version())
     cublas_workspace = env_value("CUBLAS_WORKSPACE_CONFIG")
     if cublas_workspace is not None:
         settings["CUBLAS_WORKSPACE_CONFIG"] = cublas_workspace

@@ -207,12 +207,15 @@ class GitInfo(_message.Message):
     REMOTE_FIELD_NUMBER: _builtins.int
     DIRTY_FIELD_NUMBER: _builtins.int
     DIFF_SHA256_FIELD_NUMBER: _builtins.int
+    TOPLEVEL_FIELD_NUMBER: _builtins.int
     commit: _builtins.str
     branch: _builtins.str
     remote: _builtins.str
     dirty: _builtins.bool
     diff_sha256: _builtins.str
     """the uncommitted diff, stored as an artifact"""
+    toplevel: _builtins.str
+    """the repository's top directory: maps recorded paths on reproduce"""
     def __init__(
         self,
         *,
@@ -221,10 +224,11 @@ class GitInfo(_message.Message):
         remote: _builtins.str = ...,
         dirty: _builtins.bool = ...,
         diff_sha256: _builtins.str = ...,
+        toplevel: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "commit", b"commit", "diff_sha256", b"diff_sha256", "dirty", b"dirty", "remote", b"remote"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "commit", b"commit", "diff_sha256", b"diff_sha256", "dirty", b"dirty", "remote", b"remote", "toplevel", b"toplevel"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -404,6 +408,7 @@ class RunStarted(_message.Message):
     NOTES_FIELD_NUMBER: _builtins.int
     GROUP_FIELD_NUMBER: _builtins.int
     JOB_TYPE_FIELD_NUMBER: _builtins.int
+    REPRODUCES_FIELD_NUMBER: _builtins.int
     WORLD_SIZE_FIELD_NUMBER: _builtins.int
     DISTRIBUTED_JOB_FIELD_NUMBER: _builtins.int
     name: _builtins.str
@@ -416,6 +421,8 @@ class RunStarted(_message.Message):
     """runs that belong together: a sweep, a distributed job, an ablation"""
     job_type: _builtins.str
     """what the run does within its group: train, eval, preprocess, ..."""
+    reproduces: _builtins.str
+    """the run_id this run reproduces (`runstream reproduce`)"""
     world_size: _builtins.int
     """processes of a distributed job that join this run (0 or 1: one)"""
     distributed_job: _builtins.str
@@ -448,12 +455,13 @@ class RunStarted(_message.Message):
         notes: _builtins.str = ...,
         group: _builtins.str = ...,
         job_type: _builtins.str = ...,
+        reproduces: _builtins.str = ...,
         world_size: _builtins.int = ...,
         distributed_job: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "git", b"git"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "distributed_job", b"distributed_job", "environment", b"environment", "git", b"git", "group", b"group", "has_seed", b"has_seed", "heartbeat_interval_ms", b"heartbeat_interval_ms", "job_type", b"job_type", "name", b"name", "notes", b"notes", "params", b"params", "seed", b"seed", "tags", b"tags", "working_dir", b"working_dir", "world_size", b"world_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "distributed_job", b"distributed_job", "environment", b"environment", "git", b"git", "group", b"group", "has_seed", b"has_seed", "heartbeat_interval_ms", b"heartbeat_interval_ms", "job_type", b"job_type", "name", b"name", "notes", b"notes", "params", b"params", "reproduces", b"reproduces", "seed", b"seed", "tags", b"tags", "working_dir", b"working_dir", "world_size", b"world_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -812,9 +820,18 @@ class DatasetVersion(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     FILES_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    ROOT_FIELD_NUMBER: _builtins.int
+    STORED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     version: _builtins.str
     """derived from the manifest"""
+    role: _builtins.str
+    """train, eval, test, ...; empty when not given"""
+    root: _builtins.str
+    """the path as passed; relative to working_dir when under it"""
+    stored: _builtins.bool
+    """every file's content is in the artifact store (by sha256)"""
     @_builtins.property
     def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___DatasetFile]: ...
     def __init__(
@@ -823,10 +840,13 @@ class DatasetVersion(_message.Message):
         name: _builtins.str = ...,
         version: _builtins.str = ...,
         files: _abc.Iterable[Global___DatasetFile] | None = ...,
+        role: _builtins.str = ...,
+        root: _builtins.str = ...,
+        stored: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "name", b"name", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "name", b"name", "role", b"role", "root", b"root", "stored", b"stored", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

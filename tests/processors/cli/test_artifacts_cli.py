@@ -40,8 +40,12 @@ def random_file(path: Path, size: int) -> Path:
 
 
 def log_file(run_name: str, path: Path, name: str | None = None) -> str:
-    with runstream.init(
-        project="artifacts", name=run_name, system_interval=None, capture_code=False
+    with runstream.init(  # no code or environment capture: no diff or requirements artifact
+        project="artifacts",
+        name=run_name,
+        system_interval=None,
+        capture_code=False,
+        capture_env=False,
     ) as run:
         digest = run.log_artifact(path, name=name, kind="checkpoint")
     assert run.report is not None and run.report.complete, run.report
