@@ -158,8 +158,8 @@ def summary(client: Any, run_id: str) -> list[Row]:
 def run_detail(client: Any, run_id: str) -> Row:
     found = rows(
         client,
-        "SELECT r.*, s.* EXCEPT (project, run_id, name, tags, run_group, job_type, user, "
-        "hostname, git_commit, git_branch, git_dirty, seed, notes, event_id, start_time) "
+        "SELECT r.*, s.* EXCEPT (project, run_id, name, tags, run_group, job_type, world_size, "
+        "user, hostname, git_commit, git_branch, git_dirty, seed, notes, event_id, start_time) "
         "FROM runstream.runs AS r INNER JOIN "
         "(SELECT * FROM runstream.runs_started WHERE run_id = {id:String} LIMIT 1) AS s "
         "ON r.run_id = s.run_id WHERE r.run_id = {id:String}",
