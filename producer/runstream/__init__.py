@@ -43,11 +43,11 @@ from .version import __version__
 from .watcher import Watch
 
 if typing.TYPE_CHECKING:
-    from .init import init
     from .run import Run
+    from .start import init
     from .sweeps import Sweep, sweep
 
-_LAZY = {"init": ".init", "Run": ".run", "Sweep": ".sweeps", "sweep": ".sweeps"}
+_LAZY = {"init": ".start", "Run": ".run", "Sweep": ".sweeps", "sweep": ".sweeps"}
 """Public names imported on first access (PEP 562), from these modules."""
 
 __all__ = [

@@ -49,7 +49,7 @@ class Sweep:
 
     def trial(self, name: str | None = None, *, config: object = None, **init_kwargs: Any) -> Run:
         """Start one trial: ``runstream.init`` in this sweep's group (the active run)."""
-        from .init import init
+        from .start import init
 
         init_kwargs.setdefault("dir", self._dir)
         return init(
@@ -133,7 +133,7 @@ def sweep(
                     trial.summary["eval.loss"] = loss
                 search.record(trial, loss)
     """
-    from .init import open_detached
+    from .start import open_detached
 
     if goal not in ("minimize", "maximize"):
         raise InvalidInputError(f"goal must be 'minimize' or 'maximize', got {goal!r}")

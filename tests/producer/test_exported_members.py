@@ -64,3 +64,12 @@ def test_the_documented_error_hierarchy() -> None:
 
 def test_version_matches_the_installed_distribution() -> None:
     assert runstream.__version__ == importlib.metadata.version("runstream")
+
+
+def test_no_submodule_shadows_a_public_name() -> None:
+    """Importing a submodule sets it as an attribute of the package: a module named like an
+    exported function (``runstream/init.py`` and ``runstream.init``) would replace it."""
+    import pkgutil
+
+    modules = {info.name for info in pkgutil.iter_modules(runstream.__path__)}
+    assert sorted(modules & set(runstream.__all__)) == []
