@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL text reads better unwrapped)
 """Synthetic store for the dashboard benchmark, written by SQL through the read-write account.
 
 ``INSERT ... SELECT FROM numbers()`` into the raw tables, so the store's materialized views

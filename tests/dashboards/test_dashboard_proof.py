@@ -174,7 +174,7 @@ def test_every_panel_draws_with_the_default_selection(store: Store, path: Path) 
 
 
 def test_overview_lists_every_run_and_the_trouble(store: Store) -> None:
-    _values, drawn = draw(store, _path("runs-overview"), {})
+    _values, drawn = draw(store, _path("runs-overview"), {"metric": ["train.loss"]})
     assert {row[1] for row in drawn[1].values} == set(store.seed.runs)
     trouble = {row[1]: row[3] for row in drawn[3].values}
     assert trouble.get(store.seed.crashed) == "crashed"
