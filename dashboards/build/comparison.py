@@ -54,14 +54,17 @@ WITH {COMMON},
 SELECT
     series,
     tupleElement(pts[i], 2) AS x,
-    arrayAvg(arraySlice(vs, greatest(1, toInt64(i) - f_window), least(toInt64(i), f_window + 1))) AS value,
+    arrayAvg(arraySlice(vs, greatest(1, toInt64(i) - f_window),
+        least(toInt64(i), f_window + 1))) AS value,
     tupleElement(pts[i], 4) AS min,
     tupleElement(pts[i], 5) AS max
 FROM (
     SELECT
-        concat(n.name, ' · ', substring(k.run_id, 1, 8), if(k.split = '', '', concat(' · ', k.split))) AS series,
+        concat(n.name, ' · ', substring(k.run_id, 1, 8),
+            if(k.split = '', '', concat(' · ', k.split))) AS series,
         arraySort(groupArray((k.step,
-            if(f_x = 'step', toFloat64(k.step), dateDiff('millisecond', n.start_time, k.time) / 1000.0),
+            if(f_x = 'step', toFloat64(k.step),
+               dateDiff('millisecond', n.start_time, k.time) / 1000.0),
             k.value, k.value_min, k.value_max))) AS pts,
         arrayMap(p -> tupleElement(p, 3), pts) AS vs
     FROM runstream.metric_curve AS k
@@ -80,7 +83,8 @@ WITH {COMMON}
 SELECT p.key AS param, n.name AS run, p.run_id AS run_id, p.value AS value
 FROM runstream.run_params AS p
 INNER JOIN (SELECT run_id, any(name) AS name FROM runstream.runs_started
-            WHERE project IN f_project AND run_id IN f_runs GROUP BY run_id) AS n ON n.run_id = p.run_id
+            WHERE project IN f_project AND run_id IN f_runs GROUP BY run_id) AS n
+    ON n.run_id = p.run_id
 WHERE p.project IN f_project AND p.run_id IN f_runs AND p.key IN (
     SELECT key FROM runstream.run_params WHERE project IN f_project AND run_id IN f_runs
     GROUP BY key
@@ -93,10 +97,12 @@ ORDER BY param, run
 FINAL = f"""
 WITH {COMMON}
 SELECT m.metric AS metric, n.name AS run, m.run_id AS run_id, m.last_step AS last_step,
-    m.last_value AS final, m.best_value AS best, m.step_of_best AS best_at, m.has_nonfinite AS nan_or_inf
+    m.last_value AS final, m.best_value AS best, m.step_of_best AS best_at,
+    m.has_nonfinite AS nan_or_inf
 FROM runstream.run_metrics AS m
 INNER JOIN (SELECT run_id, any(name) AS name FROM runstream.runs_started
-            WHERE project IN f_project AND run_id IN f_runs GROUP BY run_id) AS n ON n.run_id = m.run_id
+            WHERE project IN f_project AND run_id IN f_runs GROUP BY run_id) AS n
+    ON n.run_id = m.run_id
 WHERE m.project IN f_project AND m.run_id IN f_runs
 ORDER BY metric, run
 """
@@ -135,7 +141,8 @@ def build() -> db.Dashboard:
                 c.query_variable(
                     "metric",
                     "Metric",
-                    f"SELECT metric FROM runstream.run_metrics WHERE project IN {c.values('project')} "
+                    "SELECT metric FROM runstream.run_metrics "
+                    f"WHERE project IN {c.values('project')} "
                     f"GROUP BY metric ORDER BY count() DESC, metric",
                 ),
                 c.query_variable("run", "Runs", RUN_OPTIONS, multi=True),

@@ -64,8 +64,8 @@ def variables() -> list[cogbuilder.Builder[dm.VariableModel]]:
         c.query_variable(
             "param_value",
             "Param value",
-            f"SELECT DISTINCT {c.encoded('value')}, value FROM runstream.run_params WHERE {IN_PROJECTS} "
-            f"AND key = {c.text('param')} ORDER BY value LIMIT 1000",
+            f"SELECT DISTINCT {c.encoded('value')}, value FROM runstream.run_params "
+            f"WHERE {IN_PROJECTS} AND key = {c.text('param')} ORDER BY value LIMIT 1000",
             multi=True,
             include_all=True,
         ),
@@ -85,7 +85,8 @@ WITH = f"""
 def where(r: str) -> str:
     """The filter on a row of runs, run_table or leaderboard aliased ``r``."""
     return f"""{r}.project IN f_project
-    AND (hasAny(CAST({r}.tags, 'Array(String)'), f_tag) OR (empty({r}.tags) AND has(f_tag, '{c.NONE}')))
+    AND (hasAny(CAST({r}.tags, 'Array(String)'), f_tag)
+         OR (empty({r}.tags) AND has(f_tag, '{c.NONE}')))
     AND if({r}.run_group = '', '{c.NONE}', {r}.run_group) IN f_group
     AND {r}.status IN f_status
     AND if({r}.user = '', '{c.NONE}', toString({r}.user)) IN f_user

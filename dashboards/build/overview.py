@@ -1,4 +1,4 @@
-"""Project overview: the runs table, leaderboard, runs over time, status counts, runs in trouble, alerts."""
+"""Project overview: runs table, leaderboard, runs over time, status counts, trouble, alerts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from . import common as c
 from . import filters
 
 UID = "runstream-runs-overview"
-RUN_DETAIL = "/d/runstream-run-detail/runstream-run-detail?var-project=${__data.fields.project}&var-run=${__data.fields.run_id}"
+RUN_DETAIL = (
+    "/d/runstream-run-detail/runstream-run-detail"
+    "?var-project=${__data.fields.project}&var-run=${__data.fields.run_id}"
+)
 
 RUNS = f"""
 WITH {filters.WITH},
@@ -94,7 +97,8 @@ LIMIT 200
 
 ALERTS = f"""
 SELECT a.detected_at AS detected_at, a.project AS project, a.run_id AS run_id, a.rule AS rule,
-    a.severity AS severity, a.metric AS metric, a.step AS step, a.value AS value, a.message AS message
+    a.severity AS severity, a.metric AS metric, a.step AS step, a.value AS value,
+    a.message AS message
 FROM runstream.alerts AS a
 WHERE a.project IN {c.values("project")}
 ORDER BY a.detected_at DESC

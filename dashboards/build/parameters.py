@@ -1,4 +1,4 @@
-"""Parameters: importance and correlation of each param with a metric, parallel coordinates, scatter.
+"""Parameters: importance and correlation with a metric, parallel coordinates, scatter.
 
 Parallel coordinates are drawn with core panels: a trend panel whose x is the axis (one per
 numeric param, the metric last), y the value scaled to [0, 1] on its axis, one line per run,
@@ -25,12 +25,14 @@ WITH = f"""
 
 # one row per run: the metric's final or best value, runs of the chosen groups only
 METRIC = f"""
-        SELECT project, run_id, if(f_which = 'best', best_value, last_value) AS y, lower_is_better AS lower
+        SELECT project, run_id, if(f_which = 'best', best_value, last_value) AS y,
+            lower_is_better AS lower
         FROM runstream.run_metrics
         WHERE project IN f_project AND metric = f_metric AND isFinite(y)
             AND (project, run_id) IN (
                 SELECT project, run_id FROM runstream.runs_started
-                WHERE project IN f_project AND if(run_group = '', '{c.NONE}', run_group) IN f_group)"""
+                WHERE project IN f_project
+                    AND if(run_group = '', '{c.NONE}', run_group) IN f_group)"""
 
 IMPORTANCE = f"""
 WITH {WITH}
@@ -53,7 +55,8 @@ SELECT toString(p.key) AS param,
 FROM runstream.run_params AS p
 INNER JOIN ({METRIC}
 ) AS m ON m.project = p.project AND m.run_id = p.run_id
-WHERE p.project IN f_project AND p.value_number IS NOT NULL AND isFinite(assumeNotNull(p.value_number))
+WHERE p.project IN f_project AND p.value_number IS NOT NULL
+    AND isFinite(assumeNotNull(p.value_number))
 GROUP BY param
 HAVING runs >= 3
 ORDER BY abs(spearman) DESC, param
@@ -74,11 +77,14 @@ _AXES = f"""
         ) ORDER BY if(lower, y, -y), run_id LIMIT {RUNS}
     ),
     points AS (
-        SELECT project, run_id, axis, v, min(v) OVER (PARTITION BY axis) AS lo, max(v) OVER (PARTITION BY axis) AS hi
+        SELECT project, run_id, axis, v,
+            min(v) OVER (PARTITION BY axis) AS lo, max(v) OVER (PARTITION BY axis) AS hi
         FROM (
-            SELECT p.project AS project, p.run_id AS run_id, a.axis AS axis, assumeNotNull(p.value_number) AS v
+            SELECT p.project AS project, p.run_id AS run_id, a.axis AS axis,
+                assumeNotNull(p.value_number) AS v
             FROM runstream.run_params AS p INNER JOIN axes AS a ON a.key = p.key
-            WHERE p.project IN f_project AND (p.project, p.run_id) IN (SELECT project, run_id FROM best)
+            WHERE p.project IN f_project
+                AND (p.project, p.run_id) IN (SELECT project, run_id FROM best)
                 AND isFinite(assumeNotNull(p.value_number))
             UNION ALL
             SELECT project, run_id, (SELECT toUInt32(count()) FROM axes), y FROM best

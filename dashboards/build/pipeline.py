@@ -1,4 +1,4 @@
-"""Pipeline health: events/s, delivery lag, dead letters by reason, runs without a recent heartbeat."""
+"""Pipeline health: events/s, delivery lag, dead letters by reason, runs gone silent."""
 
 from __future__ import annotations
 

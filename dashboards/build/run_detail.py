@@ -1,4 +1,4 @@
-"""Run detail: one run's summary, params, environment, packages, artifacts, samples, system, throughput."""
+"""Run detail: one run's summary, params, environment, artifacts, samples, system, throughput."""
 
 from __future__ import annotations
 
@@ -85,7 +85,8 @@ LIMIT 200
 """)
 
 SYSTEM = _q("""
-SELECT toStartOfInterval(s.time, INTERVAL 10 second) AS time, concat(toString(s.hostname), ' · ', toString(s.key)) AS series,
+SELECT toStartOfInterval(s.time, INTERVAL 10 second) AS time,
+    concat(toString(s.hostname), ' · ', toString(s.key)) AS series,
     avg(s.value) AS mean
 FROM runstream.system AS s
 WHERE s.project = f_project AND s.run_id = f_run AND isFinite(s.value)
@@ -135,8 +136,9 @@ def build() -> db.Dashboard:
                 c.query_variable(
                     "run",
                     "Run",
-                    f"SELECT run_id, concat(name, ' · ', substring(run_id, 1, 8)) FROM runstream.runs_started "
-                    f"WHERE project = {c.text('project')} ORDER BY start_time DESC LIMIT 1 BY run_id LIMIT 1000",
+                    "SELECT run_id, concat(name, ' · ', substring(run_id, 1, 8)) "
+                    f"FROM runstream.runs_started WHERE project = {c.text('project')} "
+                    "ORDER BY start_time DESC LIMIT 1 BY run_id LIMIT 1000",
                 ),
             ]
         )

@@ -32,9 +32,11 @@ SELECT toStartOfMinute(s.time) AS time,
     avg(s.value) AS value
 FROM runstream.system AS s
 INNER JOIN (SELECT run_id, any(name) AS name FROM runstream.runs_started
-            WHERE project IN f_project AND run_id IN f_runs GROUP BY run_id) AS n ON n.run_id = s.run_id
+            WHERE project IN f_project AND run_id IN f_runs GROUP BY run_id) AS n
+    ON n.run_id = s.run_id
 WHERE $__timeFilter(s.time) AND s.project IN f_project AND s.run_id IN f_runs
-    AND toString(s.hostname) IN f_hosts AND match(toString(s.key), '{pattern}') AND isFinite(s.value)
+    AND toString(s.hostname) IN f_hosts AND match(toString(s.key), '{pattern}')
+    AND isFinite(s.value)
 GROUP BY time, series
 ORDER BY time, series
 """
@@ -47,7 +49,8 @@ SELECT n.name AS run, s.run_id AS run_id, toString(s.hostname) AS host, toString
     s.samples AS samples
 FROM runstream.run_system AS s
 INNER JOIN (SELECT run_id, any(name) AS name FROM runstream.runs_started
-            WHERE project IN f_project AND run_id IN f_runs GROUP BY run_id) AS n ON n.run_id = s.run_id
+            WHERE project IN f_project AND run_id IN f_runs GROUP BY run_id) AS n
+    ON n.run_id = s.run_id
 WHERE s.project IN f_project AND s.run_id IN f_runs AND toString(s.hostname) IN f_hosts
 ORDER BY run, host, key
 LIMIT 2000
@@ -81,15 +84,17 @@ def build() -> db.Dashboard:
                 c.query_variable(
                     "run",
                     "Runs",
-                    f"SELECT run_id, concat(name, ' · ', substring(run_id, 1, 8)) FROM runstream.runs_started "
-                    f"WHERE {in_projects} ORDER BY start_time DESC LIMIT 1 BY run_id LIMIT 200",
+                    "SELECT run_id, concat(name, ' · ', substring(run_id, 1, 8)) "
+                    f"FROM runstream.runs_started WHERE {in_projects} "
+                    "ORDER BY start_time DESC LIMIT 1 BY run_id LIMIT 200",
                     multi=True,
                     include_all=True,
                 ),
                 c.query_variable(
                     "host",
                     "Host",
-                    f"SELECT DISTINCT toString(hostname) AS h FROM runstream.run_system WHERE {in_projects} ORDER BY h",
+                    "SELECT DISTINCT toString(hostname) AS h FROM runstream.run_system "
+                    f"WHERE {in_projects} ORDER BY h",
                     multi=True,
                     include_all=True,
                 ),
