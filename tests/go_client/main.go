@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"reflect"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -193,9 +194,32 @@ func aggregate(ctx context.Context, conn clickhouse.Conn, table string) ([]float
 }
 
 type queryResult struct {
-	Rows  int    `json:"rows"`
-	Text  string `json:"text"`
-	Error string `json:"error,omitempty"`
+	Rows    int      `json:"rows"`
+	Text    string   `json:"text"`
+	Error   string   `json:"error,omitempty"`
+	Columns []column `json:"columns"`
+	Values  [][]any  `json:"values"`
+}
+
+// column is a result column as the driver reports it; the plugin types its frame fields by it.
+type column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// jsonable keeps a value JSON can carry as is, and writes the rest (NaN, ±Inf, maps of them)
+// as fmt prints them, so a test can still read every row.
+func jsonable(value any) any {
+	for v := reflect.ValueOf(value); v.Kind() == reflect.Pointer; v = v.Elem() {
+		if v.IsNil() {
+			return nil
+		}
+		value = v.Elem().Interface()
+	}
+	if _, err := json.Marshal(value); err != nil {
+		return fmt.Sprint(value)
+	}
+	return value
 }
 
 // runQueries runs each SQL text of the file through database/sql and reports its rows.
@@ -236,6 +260,14 @@ func runOne(db *sql.DB, text string) queryResult {
 		result.Error = err.Error()
 		return result
 	}
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		result.Error = err.Error()
+		return result
+	}
+	for i, name := range columns {
+		result.Columns = append(result.Columns, column{Name: name, Type: types[i].DatabaseTypeName()})
+	}
 	values := make([]any, len(columns))
 	pointers := make([]any, len(columns))
 	for i := range values {
@@ -249,6 +281,11 @@ func runOne(db *sql.DB, text string) queryResult {
 		}
 		result.Rows++
 		dump = fmt.Appendf(dump, "%v\n", values)
+		row := make([]any, len(values))
+		for i, value := range values {
+			row[i] = jsonable(value)
+		}
+		result.Values = append(result.Values, row)
 	}
 	if err := rows.Err(); err != nil {
 		result.Error = err.Error()

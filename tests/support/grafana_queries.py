@@ -24,6 +24,8 @@ Sources (read at the versions pinned in docker-compose.yml):
 - Without ``:fmt``: the plugin's own format function, ``src/data/CHDatasource.ts``
   ``format()``: an array becomes ``'v1','v2'`` (nothing escaped), a single value is
   inserted raw. ``applyTemplateVariables`` runs it on every panel and variable query.
+- Custom variables (``CustomVariable.ts``): options from the query split at commas not
+  escaped by ``\\``, each ``text : value`` or a value that is its own text.
 - Values (``packages/scenes/src/variables/variants/MultiValueVariable.ts``): a query
   variable's options come from its query, first column the value, second the text
   (``CHDatasource.ts`` ``metricFindQuery``); "All" without an ``allValue`` is the list of
@@ -33,6 +35,7 @@ Sources (read at the versions pinned in docker-compose.yml):
 
 from __future__ import annotations
 
+import datetime
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,6 +49,7 @@ VARIABLE_REGEX = re.compile(
     r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^\}]+))?(?::([^\}]+))?\}"
 )
 ALL = "$__all"
+BACKEND_MACROS = {"__timeFilter"}  # the plugin's macros that the expander implements
 
 
 class Unsupported(Exception):
@@ -122,13 +126,13 @@ class Variable:
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> Variable:
-        if entry["type"] not in ("query", "datasource"):
+        if entry["type"] not in ("query", "datasource", "custom"):
             raise Unsupported(f"variable {entry['name']!r} of type {entry['type']!r}")
         if entry.get("regex"):
             raise Unsupported(f"variable {entry['name']!r}: a regex filter")
         if entry.get("sort"):
             raise Unsupported(f"variable {entry['name']!r}: sort {entry['sort']}")
-        return cls(
+        variable = cls(
             name=entry["name"],
             type=entry["type"],
             query=entry.get("query") or "" if entry["type"] == "query" else "",
@@ -136,6 +140,9 @@ class Variable:
             include_all=bool(entry.get("includeAll")),
             all_value=entry.get("allValue") or None,
         )
+        if entry["type"] == "custom":
+            variable.options = custom_options(entry.get("query") or "")
+        return variable
 
     def value_of(self, selected: Value) -> Value:
         """``MultiValueVariable.getValue``: All is every option's value (no allValue here)."""
@@ -144,6 +151,31 @@ class Variable:
                 raise Unsupported(f"variable {self.name!r}: a custom all value")
             return [value for value, _ in self.options]
         return selected
+
+
+def custom_options(query: str) -> list[tuple[str, str]]:
+    """``CustomVariable.getValueOptions``: split at commas not after ``\\``, ``text : value``."""
+    if "$" in query or "[[" in query:
+        raise Unsupported(f"a custom variable that refers to others: {query!r}")
+    options = []
+    for piece in re.findall(r"(?:\\,|[^,])+", query):
+        text = piece.replace("\\,", ",")
+        pair = re.match(r"^\s*(.+)\s:\s(.+)$", text)
+        if pair:
+            options.append((pair[2].strip(), pair[1].strip()))
+        else:
+            options.append((text.strip(), text.strip()))
+    return options
+
+
+def default_selection(variable: Variable) -> Value:
+    """What a fresh dashboard selects (scenes ``MultiValueVariable.validateAndUpdate``): All
+    where the variable includes it (the dashboard schema sets ``defaultToAll`` from
+    ``includeAll``), else the first option, as a list for a multi-value variable."""
+    if variable.include_all:
+        return ALL
+    first = variable.options[0][0] if variable.options else ""
+    return [first] if variable.multi else first
 
 
 def dashboard_variables(dashboard: Mapping[str, Any]) -> list[Variable]:
@@ -183,6 +215,8 @@ def interpolate(sql: str, variables: Mapping[str, Variable], selected: Mapping[s
         fmt = match[3] or match[6]
         variable = variables.get(name)
         if variable is None or name not in selected:
+            if name in BACKEND_MACROS:  # no variable of Grafana's: left to the plugin's backend
+                return match[0]
             if name.startswith("__"):
                 raise Unsupported(f"macro or global variable {match[0]!r}")
             return match[0]
@@ -196,22 +230,56 @@ def interpolate(sql: str, variables: Mapping[str, Variable], selected: Mapping[s
     return VARIABLE_REGEX.sub(substitute, sql)
 
 
-def expand(sql: str, variables: Mapping[str, Variable], selected: Mapping[str, Value]) -> str:
+@dataclass(frozen=True)
+class TimeRange:
+    """The dashboard's time range as the backend gets it (``sqlutil.Query.TimeRange``)."""
+
+    start: datetime.datetime
+    end: datetime.datetime
+
+    @classmethod
+    def last(cls, duration: datetime.timedelta) -> TimeRange:
+        end = datetime.datetime.now(datetime.UTC)
+        return cls(end - duration, end)
+
+
+DEFAULT_RANGE = datetime.timedelta(days=30)
+
+# macros.go ``TimeFilter``: ``col >= toDateTime(<from unix s>) AND col <= toDateTime(<to>)``;
+# the argument is what stands between the parentheses, trimmed (macropro splits at commas).
+TIME_FILTER = re.compile(r"\$__timeFilter\(([^(),]*)\)")
+
+
+def expand(
+    sql: str,
+    variables: Mapping[str, Variable],
+    selected: Mapping[str, Value],
+    time_range: TimeRange | None = None,
+) -> str:
     """A panel or variable query as the ClickHouse server receives it.
 
     ``applyTemplateVariables`` first applies ``$__conditionalAll`` (not used by the
     dashboards: refused), then the template variables; no ad hoc filter variable
     exists, so none is added. The backend then runs ``macros.Interpolate``
-    (``pkg/macros/macros.go``: grafana/macropro with ``$__timeFilter`` and the like,
-    after stripping ``--`` and ``/* */`` comments outside ``'...'``/``"..."`` literals,
-    backslash escapes understood). Neither is used: a ``$__`` left over, or a comment
-    in the query text, raises; without them that step leaves the SQL as it is.
+    (``pkg/macros/macros.go``: grafana/macropro, after stripping ``--`` and ``/* */``
+    comments outside ``'...'``/``"..."`` literals, backslash escapes understood). Of its
+    macros only ``$__timeFilter(col)`` is implemented (the default range: the last 30
+    days, the dashboards' own default); any other ``$__`` left over, or a comment in the
+    query text, raises.
     """
     if "$__conditionalAll" in sql:
         raise Unsupported("$__conditionalAll")
     if re.search(r"--|/\*", _without_literals(sql)):
         raise Unsupported("an SQL comment (the plugin's backend strips them)")
     expanded = interpolate(sql, variables, selected)
+    span = time_range or TimeRange.last(DEFAULT_RANGE)
+
+    def time_filter(match: re.Match[str]) -> str:
+        column = match[1].strip()
+        start, end = int(span.start.timestamp()), int(span.end.timestamp())
+        return f"{column} >= toDateTime({start}) AND {column} <= toDateTime({end})"
+
+    expanded = TIME_FILTER.sub(time_filter, expanded)
     leftover = re.search(r"\$__\w+", _without_literals(expanded))
     if leftover:
         raise Unsupported(f"backend macro {leftover[0]!r}")

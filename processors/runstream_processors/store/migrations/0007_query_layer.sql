@@ -100,9 +100,10 @@ FROM runstream.metrics
 ARRAY JOIN [toUInt32(16), toUInt32(1024)] AS width
 GROUP BY project, run_id, key, split, width, bucket;
 
--- Each curve's bucket width is the smallest that draws it in at most 1000 points, taken from
--- the finest stored level that divides it: raw points below 16 steps a bucket, the 16-step
--- level below 1024, the 1024-step level above. step is the bucket's first step, time its
+-- Each curve's bucket width is the smallest that draws it in at most 1000 points, a multiple
+-- of the stored level it is read from: raw points below 16 steps a bucket, the 1024-step
+-- level once that level alone gives 500 points or more (curves of 512k steps and longer:
+-- ~1000 rows to read instead of ~60k), else the 16-step level. step is the bucket's first step, time its
 -- first point's time; value is the mean of its finite points, value_min/max their range.
 -- Filter on project, run_id, key and split (they reach the tables' primary keys); the IN
 -- lists keep a branch that has no curve of its level from reading anything.
@@ -117,7 +118,7 @@ WITH
         SELECT
             project, run_id, key, split,
             toUInt64(greatest(1, intDiv(greatest(span_last, 0), 1000) + 1)) AS needed,
-            multiIf(needed < 16, 1, needed < 1024, 16, 1024) AS level,
+            multiIf(needed < 16, 1, span_last < 1024 * 500, 16, 1024) AS level,
             toUInt64(intDiv(needed + level - 1, level) * level) AS width
         FROM spans
     )
