@@ -14,7 +14,9 @@ logged, never raised: ingestion must not stop for an analysis.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from ..errors import QueryError
@@ -72,3 +74,51 @@ def _refresh_project(client: Any, project: str) -> int:
                 continue
             stored += 1
     return stored
+
+
+class BackgroundRefresh:
+    """:func:`refresh_importance` on a thread and a client of its own.
+
+    The worker's store writer hands it the projects whose runs finished and goes on: a
+    take is never held up by scikit-learn (seconds to import, ~0.1 s a metric), so
+    freshness stays what it was and a stop signal is answered in time. Projects that finish
+    runs while a refresh is under way are refreshed once more afterwards.
+    """
+
+    def __init__(self, open_client: Callable[[], AbstractContextManager[Any]]) -> None:
+        self._open_client = open_client
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, projects: Iterable[str]) -> None:
+        with self._lock:
+            self._pending.update(projects)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="runstream-importance", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Stop after the refresh under way (a daemon thread: exit does not wait for it)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            with self._open_client() as client:
+                while not self._stopping.is_set():
+                    self._wake.wait()
+                    self._wake.clear()
+                    with self._lock:
+                        projects, self._pending = self._pending, set()
+                    if projects and not self._stopping.is_set():
+                        refresh_importance(client, projects)
+        except Exception:  # never the worker's problem: the next CLI call refreshes too
+            logger.warning("the importance refresh thread stopped", exc_info=True)

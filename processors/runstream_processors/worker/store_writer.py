@@ -27,6 +27,7 @@ from runstream.settings import Settings
 from runstream.wire import events_pb2 as pb
 
 from ..alerts.detector import AlertDetector
+from ..analysis.refresh import BackgroundRefresh, refresh_importance
 from ..errors import TransientError
 from ..ingest.core import Incoming, IngestCore, Outcome
 from ..ingest.pending import mark_caught_up
@@ -84,6 +85,7 @@ class StoreWriter:
         self._stack = contextlib.ExitStack()
         self._core: IngestCore | None = None
         self._client: Any = None
+        self._refresh: BackgroundRefresh | None = None
 
     def open(self) -> None:
         client = self._stack.enter_context(open_store(self._settings, "runstream worker"))
@@ -92,6 +94,11 @@ class StoreWriter:
         self._stack.callback(sink.close)
         alerts = AlertDetector.for_client(client, SOURCE, self._settings)
         self._core = IngestCore(sink, SOURCE, alerts)
+        if self._settings.clickhouse_url:  # a server takes a second client; chdb would not
+            self._refresh = BackgroundRefresh(
+                lambda: open_store(self._settings, "runstream worker: importance", migrate=False)
+            )
+            self._stack.callback(self._refresh.close)
         _warm_up()
         with contextlib.suppress(TransientError):  # connect and find the coordinator now
             self._journal.last(0)
@@ -116,15 +123,16 @@ class StoreWriter:
         return Chunk(partition, tuple(records)) if records else None
 
     def write(self, chunks: Sequence[Chunk], journal: bool = True) -> list[ChunkOutcome]:
-        """Write ``chunks`` in order, after noting them in the replay journal; then refresh
-        the analyses of projects whose runs finished (``analysis/refresh.py``)."""
+        """Write ``chunks`` in order, after noting them in the replay journal; then have the
+        analyses of projects whose runs finished refreshed (``analysis/refresh.py``): on a
+        thread of their own with a server, inline on an embedded store (one client only)."""
         if journal:
             self._retrying(lambda: self._journal.record(chunks))
         outcomes = [self._retrying(functools.partial(self._write_chunk, chunk)) for chunk in chunks]
         finished = set().union(*(outcome.finished_projects for outcome in outcomes))
-        if finished and self._client is not None:
-            from ..analysis.refresh import refresh_importance
-
+        if finished and self._refresh is not None:
+            self._refresh.submit(finished)
+        elif finished and self._client is not None:
             refresh_importance(self._client, finished)
         return outcomes
 
