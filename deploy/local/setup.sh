@@ -15,7 +15,6 @@ if [ ! -x .venv/bin/python ]; then
   "$uv" venv --quiet --python python3.11 .venv
 fi
 VIRTUAL_ENV="$repo/.venv" "$uv" pip install --quiet -e ".[dev]" -c deploy/local/constraints.txt
-bash deploy/local/chromium.sh
 # Bytecode for what the CLI imports, written once: uv does not compile it, and where
 # PYTHONDONTWRITEBYTECODE is set Python never caches it, so every CLI call would recompile
 # ~500 modules (~0.7 s). Importing them once with caching on takes a few seconds.
@@ -26,7 +25,7 @@ from runstream_processors.cli.main import COMMANDS
 
 for module, _ in COMMANDS.values():
     importlib.import_module(f"runstream_processors.cli.{module}")
-for module in ("chdb", "clickhouse_connect.driver._chdbclient", "runstream.init", "rich.table",
+for module in ("chdb", "clickhouse_connect.driver._chdbclient", "runstream.start", "rich.table",
                "runstream_processors.ingest.spool", "runstream_processors.analysis.refresh",
                "sklearn.ensemble"):
     importlib.import_module(module)

@@ -6,6 +6,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 bash deploy/local/setup.sh
+bash deploy/local/chromium.sh  # the report's browser test; not needed to track or query runs
 # Build/download Kafka and MinIO up front (cached): the first MinIO build takes minutes,
 # which must not count against one test's timeout.
 bash deploy/local/services.sh install all
