@@ -124,7 +124,7 @@ CALIBRATION = _q("""
 SELECT confidence, accuracy, confidence AS perfectly_calibrated
 FROM runstream.evaluation_calibration_curve
 WHERE project = f_project AND run_id = f_run AND count > 0
-    AND split = (
+    AND split IN (
         SELECT split FROM runstream.evaluation_calibration_curve
         WHERE project = f_project AND run_id = f_run
         ORDER BY split = 'eval' DESC, split LIMIT 1
