@@ -2,7 +2,7 @@
 
 ``pip install runstream`` gives a training machine the SDK alone; the command lives in
 ``runstream_processors.cli`` (same distribution) and needs the ``cli`` extra: click,
-rich, the store and its server. Without them the script prints which package is
+rich, jinja2 (the report), the store and its server. Without them the script prints which package is
 missing and ``pip install 'runstream[cli]'``, and exits 1, instead of a traceback.
 """
 
@@ -23,6 +23,7 @@ CLI_MODULES: dict[str, str] = {
     "pyarrow": "pyarrow",
     "numpy": "numpy",
     "aiohttp": "aiohttp",
+    "jinja2": "jinja2",
 }
 """Top-level module → distribution, for everything the ``cli`` extra installs directly."""
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from .settings import environment_snapshot
 
 logger = logging.getLogger("runstream")
 
@@ -82,7 +83,7 @@ def _torch_group() -> tuple[int, int] | None:
 
 def detect(environ: Mapping[str, str] | None = None) -> Placement:
     """This process's placement, from torch.distributed or the launcher's variables."""
-    environ = os.environ if environ is None else environ
+    environ = environment_snapshot() if environ is None else environ
     group = _torch_group()
     if group is not None:
         rank, world_size = group

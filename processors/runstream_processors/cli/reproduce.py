@@ -82,8 +82,17 @@ def reproduce_command(
         return
     render(found_diff, output_format)
     emit_rows(metrics, output_format, title="metrics: reproduction vs original")
-    identical = sum(row["identical"] for row in metrics)
-    click.echo(f"{identical} of {len(metrics)} metrics bit-identical")
+    trained = [row for row in metrics if not row["measured"]]
+    identical = sum(row["identical"] for row in trained)
+    measured = len(metrics) - len(trained)
+    click.echo(
+        f"{identical} of {len(trained)} metrics bit-identical"
+        + (
+            f" ({measured} measurements of the machine, such as steps/s, not counted)"
+            if measured
+            else ""
+        )
+    )
 
 
 def _described(reproduction: Reproduction) -> dict[str, Any]:

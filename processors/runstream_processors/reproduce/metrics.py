@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import math
+import re
 import struct
 from collections import defaultdict
 from typing import Any
 
 Row = dict[str, Any]
+
+MEASURED = re.compile(r"(_per_s|/cuda/[a-z_]+_bytes)$")
+"""Metrics that measure the machine, not the training: throughput (``watch/steps_per_s``,
+``samples_per_s``, ``tokens_per_s``) and CUDA memory. A faithful rerun differs in them;
+they are compared and shown, never counted against the reproduction."""
+
+
+def is_measured(metric: str) -> bool:
+    return bool(MEASURED.search(metric))
 
 
 def _series(points: list[Row]) -> dict[str, list[tuple[int, float]]]:
@@ -24,7 +34,8 @@ def _bits(value: float) -> bytes:
 
 def compare(original: list[Row], reproduced: list[Row]) -> list[Row]:
     """Per metric: points on each side, the largest absolute difference at a shared step, and
-    whether every point is bit-identical (same steps, same float64 bits; NaN equals NaN)."""
+    whether every point is bit-identical (same steps, same float64 bits; NaN equals NaN), and
+    whether it is a measurement of the machine (:data:`MEASURED`) rather than of training."""
     a, b = _series(original), _series(reproduced)
     found = []
     for name in sorted(set(a) | set(b)):
@@ -52,6 +63,7 @@ def compare(original: list[Row], reproduced: list[Row]) -> list[Row]:
                 "points_reproduced": len(right),
                 "largest_difference": largest if left and right else None,
                 "identical": identical,
+                "measured": is_measured(name),
             }
         )
     return found

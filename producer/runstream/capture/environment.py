@@ -73,12 +73,22 @@ def installed() -> tuple[Installed, ...]:
 @functools.lru_cache(maxsize=4)
 def _installed(path: tuple[str, ...]) -> tuple[Installed, ...]:
     found: dict[str, Installed] = {}
+    installed_by_pip: set[str] = set()
     for distribution in importlib.metadata.distributions(path=list(path)):
         name = distribution.metadata["Name"]
-        if name and name.lower() not in found:
-            found[name.lower()] = Installed(
+        if not name:
+            continue
+        # A ``.dist-info`` is what an installer wrote; a ``.egg-info`` beside the sources
+        # (left by a build of an editable install, found through the working directory)
+        # names the same project without saying where it was installed from.
+        by_pip = str(getattr(distribution, "_path", "")).endswith(".dist-info")
+        key = name.lower()
+        if key not in found or (by_pip and key not in installed_by_pip):
+            found[key] = Installed(
                 name, distribution.version, distribution.read_text("direct_url.json")
             )
+            if by_pip:
+                installed_by_pip.add(key)
     return tuple(found[key] for key in sorted(found))
 
 
