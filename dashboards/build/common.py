@@ -7,6 +7,7 @@ import typing
 
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import table, timeseries
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import common as cm
@@ -163,3 +164,34 @@ def legend() -> cb.VizLegendOptions:
 
 def tooltip() -> cb.VizTooltipOptions:
     return cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING)
+
+
+def table_panel(panel_id: int, title: str, sql: str, height: int, width: int) -> table.Panel:
+    """A table of one query's rows, ``width`` of 24 columns wide."""
+    return (
+        table.Panel()
+        .id(panel_id)
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(SQL(sql))
+        .height(height)
+        .span(width)
+    )
+
+
+def series_panel(
+    panel_id: int, title: str, sql: str, height: int, width: int, unit: str | None = None
+) -> timeseries.Panel:
+    """A time series of one query (format: time series), with the shared legend and tooltip."""
+    panel = (
+        timeseries.Panel()
+        .legend(legend())
+        .tooltip(tooltip())
+        .id(panel_id)
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(SQL(sql, TIME_SERIES))
+        .height(height)
+        .span(width)
+    )
+    return panel.unit(unit) if unit else panel

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as db
-from grafana_foundation_sdk.builders import table, timeseries
 
 from . import common as c
 
@@ -85,67 +84,14 @@ def build() -> db.Dashboard:
                 ),
             ]
         )
+        .with_panel(c.series_panel(1, "Events per second", RATE, 8, 12, "ops"))
+        .with_panel(c.series_panel(2, "Delivery lag", LAG, 8, 12, "s"))
+        .with_panel(c.series_panel(3, "Dead letters by reason", DEAD_OVER_TIME, 8, 12))
+        .with_panel(c.table_panel(4, "Dead letters · totals", DEAD_BY_REASON, 8, 12))
+        .with_panel(c.table_panel(5, "Sources · caught up at", CAUGHT_UP, 6, 8))
         .with_panel(
-            timeseries.Panel()
-            .legend(c.legend())
-            .tooltip(c.tooltip())
-            .id(1)
-            .title("Events per second")
-            .unit("ops")
-            .datasource(c.DATASOURCE)
-            .with_target(c.SQL(RATE, c.TIME_SERIES))
-            .height(8)
-            .span(12)
-        )
-        .with_panel(
-            timeseries.Panel()
-            .legend(c.legend())
-            .tooltip(c.tooltip())
-            .id(2)
-            .title("Delivery lag")
-            .unit("s")
-            .datasource(c.DATASOURCE)
-            .with_target(c.SQL(LAG, c.TIME_SERIES))
-            .height(8)
-            .span(12)
-        )
-        .with_panel(
-            timeseries.Panel()
-            .legend(c.legend())
-            .tooltip(c.tooltip())
-            .id(3)
-            .title("Dead letters by reason")
-            .datasource(c.DATASOURCE)
-            .with_target(c.SQL(DEAD_OVER_TIME, c.TIME_SERIES))
-            .height(8)
-            .span(12)
-        )
-        .with_panel(
-            table.Panel()
-            .id(4)
-            .title("Dead letters · totals")
-            .datasource(c.DATASOURCE)
-            .with_target(c.SQL(DEAD_BY_REASON))
-            .height(8)
-            .span(12)
-        )
-        .with_panel(
-            table.Panel()
-            .id(5)
-            .title("Sources · caught up at")
-            .datasource(c.DATASOURCE)
-            .with_target(c.SQL(CAUGHT_UP))
-            .height(6)
-            .span(8)
-        )
-        .with_panel(
-            table.Panel()
-            .id(6)
-            .title("Runs without a recent heartbeat")
-            .datasource(c.DATASOURCE)
-            .with_target(c.SQL(SILENT))
-            .height(6)
-            .span(16)
-            .override_by_name("status", c.status_colours())
+            c.table_panel(6, "Runs without a recent heartbeat", SILENT, 6, 16).override_by_name(
+                "status", c.status_colours()
+            )
         )
     )

@@ -4,7 +4,7 @@ and its newest offline evaluation (``runstream eval``): slices, confusion matrix
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as db
-from grafana_foundation_sdk.builders import table, timeseries, trend
+from grafana_foundation_sdk.builders import trend
 from grafana_foundation_sdk.models import dashboard as dm
 
 from . import common as c
@@ -134,17 +134,6 @@ ORDER BY confidence
 
 
 def build() -> db.Dashboard:
-    def t(panel_id: int, title: str, sql: str, h: int, w: int) -> table.Panel:
-        return (
-            table.Panel()
-            .id(panel_id)
-            .title(title)
-            .datasource(c.DATASOURCE)
-            .with_target(c.SQL(sql))
-            .height(h)
-            .span(w)
-        )
-
     return (
         db.Dashboard("runstream · run detail")
         .uid(UID)
@@ -174,39 +163,22 @@ def build() -> db.Dashboard:
                 ),
             ]
         )
-        .with_panel(t(1, "Run", SUMMARY, 5, 24).override_by_name("status", c.status_colours()))
-        .with_panel(t(2, "Params", PARAMS, 10, 8))
-        .with_panel(t(3, "Metrics", METRICS, 10, 16))
-        .with_panel(t(4, "Environment", ENVIRONMENT, 10, 12))
-        .with_panel(t(5, "Packages", PACKAGES, 10, 12))
-        .with_panel(t(6, "Artifacts", ARTIFACTS, 8, 24))
-        .with_panel(t(7, "Sample predictions", SAMPLES, 10, 24))
         .with_panel(
-            timeseries.Panel()
-            .legend(c.legend())
-            .tooltip(c.tooltip())
-            .id(8)
-            .title("System")
-            .datasource(c.DATASOURCE)
-            .with_target(c.SQL(SYSTEM, c.TIME_SERIES))
-            .height(9)
-            .span(12)
+            c.table_panel(1, "Run", SUMMARY, 5, 24).override_by_name("status", c.status_colours())
         )
+        .with_panel(c.table_panel(2, "Params", PARAMS, 10, 8))
+        .with_panel(c.table_panel(3, "Metrics", METRICS, 10, 16))
+        .with_panel(c.table_panel(4, "Environment", ENVIRONMENT, 10, 12))
+        .with_panel(c.table_panel(5, "Packages", PACKAGES, 10, 12))
+        .with_panel(c.table_panel(6, "Artifacts", ARTIFACTS, 8, 24))
+        .with_panel(c.table_panel(7, "Sample predictions", SAMPLES, 10, 24))
+        .with_panel(c.series_panel(8, "System", SYSTEM, 9, 12))
+        .with_panel(c.series_panel(9, "Throughput", THROUGHPUT, 9, 12, "steps/s"))
+        .with_panel(c.table_panel(10, "Evaluation by slice", EVAL_SLICES, 10, 10))
         .with_panel(
-            timeseries.Panel()
-            .legend(c.legend())
-            .tooltip(c.tooltip())
-            .id(9)
-            .title("Throughput")
-            .unit("steps/s")
-            .datasource(c.DATASOURCE)
-            .with_target(c.SQL(THROUGHPUT, c.TIME_SERIES))
-            .height(9)
-            .span(12)
-        )
-        .with_panel(t(10, "Evaluation by slice", EVAL_SLICES, 10, 10))
-        .with_panel(
-            t(11, "Confusion matrix (cells by count)", CONFUSION, 10, 7).override_by_name(
+            c.table_panel(
+                11, "Confusion matrix (cells by count)", CONFUSION, 10, 7
+            ).override_by_name(
                 "count",
                 [
                     dm.DynamicConfigValue(
