@@ -53,6 +53,10 @@ class SQL(cogbuilder.Builder[ClickHouseQuery]):
         return self._query
 
 
+PROJECTS = "SELECT DISTINCT project FROM runstream.runs_started ORDER BY project"
+"""The project variable's query: every project that started a run."""
+
+
 def text(name: str) -> str:
     """A variable's value as a string, whatever it holds (``{a,b}`` for a list)."""
     return f"decodeURLComponent('${{{name}:percentencode}}')"

@@ -15,14 +15,13 @@ from . import common as c
 
 ANY = "(any)"
 
-PROJECTS = "SELECT DISTINCT project FROM runstream.runs_started ORDER BY project"
 IN_PROJECTS = f"project IN {c.values('project')}"
 
 
 def variables() -> list[cogbuilder.Builder[dm.VariableModel]]:
     none = f"'{c.NONE}'"
     return [
-        c.query_variable("project", "Project", PROJECTS, multi=True, include_all=True),
+        c.query_variable("project", "Project", c.PROJECTS, multi=True, include_all=True),
         c.query_variable(
             "tag",
             "Tag",

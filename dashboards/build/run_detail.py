@@ -152,7 +152,7 @@ def build() -> db.Dashboard:
                 c.query_variable(
                     "project",
                     "Project",
-                    "SELECT DISTINCT project FROM runstream.runs_started ORDER BY project",
+                    c.PROJECTS,
                 ),
                 c.query_variable(
                     "run",
